@@ -1,0 +1,101 @@
+"""A case compiled to a HookedTransformer, with a disk cache so Tracr runs once per case."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+import circuits_benchmark
+from circuits_benchmark.cases.base import TracrCase
+from circuits_benchmark.tracr_compat import (
+    TracrAlignment,
+    TracrCompilation,
+    TracrEncoding,
+    build_alignment,
+    compile_program,
+    tracr_encoding,
+)
+from circuits_benchmark.tracr_compat.compile import reset_rasp_ids
+from circuits_benchmark.tracr_compat.hooked import build_hooked_transformer, tracr_config, tracr_state_dict
+
+
+def default_cache_dir() -> Path:
+    """`$CIRCUITS_BENCHMARK_CACHE`, else `~/.cache/circuits_benchmark`."""
+    env = os.environ.get("CIRCUITS_BENCHMARK_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "circuits_benchmark"
+
+
+@dataclass
+class CompiledCase:
+    """A case's HookedTransformer (the high-level model) with its encoding and true circuit."""
+
+    case: TracrCase
+    model: HookedTransformer
+    encoding: TracrEncoding
+    alignment: TracrAlignment
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.cfg.device if isinstance(self.model.cfg.device, torch.device) else torch.device(self.model.cfg.device)
+
+    def tokens(self, inputs: Sequence[Sequence[Any]]) -> torch.Tensor:
+        return self.encoding.encode(inputs, device=self.device)
+
+    def logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.model(tokens, attention_mask=self.encoding.attention_mask(tokens))
+
+    @torch.no_grad()
+    def run(self, inputs: Sequence[Sequence[Any]]) -> list[list[Any]]:
+        """Decoded outputs for raw inputs (without BOS), like Tracr's `apply(...).decoded[1:]`."""
+        tokens = self.tokens(inputs)
+        return self.encoding.decode(self.logits(tokens), tokens)
+
+
+def compile_tracr(case: TracrCase) -> TracrCompilation:
+    """Run Tracr on the case's program (slow: seconds; use `compile_case` for the cached model)."""
+    reset_rasp_ids()
+    program = case.build_program()
+    return compile_program(program, set(case.vocab), case.max_seq_len, causal=case.causal)
+
+
+def _fingerprint(case: TracrCase) -> str:
+    """Changes whenever the case's source or the package version changes."""
+    module = inspect.getmodule(case.build_program)
+    source = inspect.getsource(module) if module else repr(case)
+    text = f"{circuits_benchmark.__version__}|{case.case_id}|{source}"
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def compile_case(
+    case: TracrCase,
+    device: str | torch.device = "cpu",
+    cache_dir: Optional[Path] = None,
+    use_cache: bool = True,
+) -> CompiledCase:
+    """The case's HookedTransformer, loaded from the disk cache or compiled (and cached)."""
+    path = (cache_dir or default_cache_dir()) / f"case_{case.case_id}-{_fingerprint(case)}.pt"
+    if use_cache and path.exists():
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+        cfg = HookedTransformerConfig.from_dict(blob["cfg"])
+        state, encoding, alignment = blob["state_dict"], blob["encoding"], blob["alignment"]
+    else:
+        compilation = compile_tracr(case)
+        cfg = tracr_config(compilation)
+        state = tracr_state_dict(compilation, cfg)
+        encoding, alignment = tracr_encoding(compilation), build_alignment(compilation)
+        if use_cache:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            blob = {"cfg": cfg.to_dict(), "state_dict": state, "encoding": encoding, "alignment": alignment}
+            tmp = path.with_suffix(".tmp")
+            torch.save(blob, tmp)
+            tmp.replace(path)
+    cfg.device = str(device)
+    model = build_hooked_transformer(cfg, state, device)
+    return CompiledCase(case, model, encoding, alignment)

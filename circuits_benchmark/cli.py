@@ -1,0 +1,30 @@
+"""Command line interface: `python main.py {cases,compile,train,run,eval,bench} ...`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from circuits_benchmark.cases import UnknownCaseError
+from circuits_benchmark.commands import cases, compile, pending
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="main.py", description="circuits-benchmark: transformers with known circuits"
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    cases.add_parser(subparsers)
+    compile.add_parser(subparsers)
+    pending.add_parsers(subparsers)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UnknownCaseError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""Subcommands of `main.py`, one module each."""
