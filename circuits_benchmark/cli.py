@@ -1,4 +1,4 @@
-"""Command line interface: `python main.py {cases,compile,train,run,eval,bench} ...`."""
+"""Command line interface: `python main.py {cases,compile,circuit,train,run,eval,bench} ...`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from typing import Optional, Sequence
 
 from circuits_benchmark.cases import UnknownCaseError
-from circuits_benchmark.commands import cases, compile, pending
+from circuits_benchmark.commands import cases, circuit, compile, pending
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     cases.add_parser(subparsers)
     compile.add_parser(subparsers)
+    circuit.add_parser(subparsers)
     pending.add_parsers(subparsers)
     return parser
 

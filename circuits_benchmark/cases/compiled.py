@@ -14,6 +14,7 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 import circuits_benchmark
 from circuits_benchmark.cases.base import TracrCase
+from circuits_benchmark.graph import Circuit, ComputationalGraph
 from circuits_benchmark.tracr_compat import (
     TracrAlignment,
     TracrCompilation,
@@ -50,6 +51,11 @@ class CompiledCase:
 
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.model(tokens, attention_mask=self.encoding.attention_mask(tokens))
+
+    def true_circuit(self, graph: Optional[ComputationalGraph] = None, ablation: str = "patching") -> Circuit:
+        """The ground-truth circuit as a `Circuit` on the model's graph, for the given ablation."""
+        graph = graph or ComputationalGraph.from_model(self.model)
+        return Circuit.from_edges(graph, self.alignment.mib_edges(ablation))
 
     @torch.no_grad()
     def run(self, inputs: Sequence[Sequence[Any]]) -> list[list[Any]]:

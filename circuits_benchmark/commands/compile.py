@@ -36,9 +36,10 @@ def run(args: argparse.Namespace) -> int:
     print("alignment (RASP node -> components):")
     for label, comps in compiled.alignment.components.items():
         print(f"  {label:28s} {', '.join(c.name for c in comps)}")
-    print(f"true circuit: {len(compiled.alignment.mib_edges())} edges")
-    for edge in compiled.alignment.mib_edges():
-        print(f"  {edge}")
+    all_edges, resample = compiled.alignment.mib_edges("zero"), set(compiled.alignment.mib_edges("patching"))
+    print(f"true circuit: {len(all_edges)} edges ({len(resample)} matter under resample ablation)")
+    for edge in all_edges:
+        print(f"  {edge}" + ("" if edge in resample else "   (positions only: zero ablation only)"))
     if args.check:
         inputs = case.sample_inputs(args.check, args.seed)
         tracr_model = compile_tracr(case).model

@@ -106,8 +106,32 @@ class TracrAlignment:
     def mib_nodes(self) -> list[str]:
         return sorted({c.mib_name for c in self.nodes})
 
-    def mib_edges(self) -> list[str]:
-        return sorted({e.mib_name for e in self.edges})
+    def mib_edges(self, ablation: str = "zero") -> list[str]:
+        """The true circuit's edges as MIB names, for the ablation that defines "matters".
+
+        Under `zero` ablation every edge of the RASP data flow matters. Under `patching`
+        (resample) or per-position `mean` ablation, values computed from positions alone are the
+        same in every input, so edges leaving them carry nothing and are left out.
+        """
+        if ablation == "zero":
+            edges = self.edges
+        elif ablation in ("patching", "resample", "mean"):
+            edges = [e for e in self.edges if e.parent not in self.position_only_components()]
+        else:
+            raise ValueError(f"unknown ablation {ablation!r}; use zero, patching or mean")
+        return sorted({e.mib_name for e in edges})
+
+    def position_only_components(self) -> set[Component]:
+        """Components whose output depends on token positions only, never on the tokens."""
+        depends_on_tokens = {Component("embed")}
+        changed = True
+        while changed:
+            changed = False
+            for edge in self.edges:
+                if edge.parent in depends_on_tokens and edge.child not in depends_on_tokens:
+                    depends_on_tokens.add(edge.child)
+                    changed = True
+        return {c for comps in self.components.values() for c in comps} - depends_on_tokens
 
 
 def _same_stage(comps: list[Component], index: int) -> list[Component]:

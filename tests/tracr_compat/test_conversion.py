@@ -92,6 +92,20 @@ def test_true_circuit_of_sort():
         ]
     )
     assert [c.name for c in alignment.writers(alignment.output_label)] == ["blocks.1.attn.hook_result[0]"]
+    # The layer-1 query reads `indices`, identical in every input: no edge under resample ablation.
+    assert set(alignment.mib_edges("zero")) - set(alignment.mib_edges("patching")) == {"input->a1.h0<q>"}
+
+
+def test_position_only_values_are_not_resample_edges():
+    """A Map on indices is the same in clean and corrupted runs, so neither it nor its reads count."""
+    on_positions = rasp.Map(lambda i: i % 2, rasp.indices).named("parity")
+    program = rasp.SequenceMap(lambda p, t: f"{p}{t}", on_positions, rasp.tokens).named("tagged")
+    alignment = build_alignment(compile_program(program, VOCAB, 4, causal=False))
+    dropped = set(alignment.mib_edges("zero")) - set(alignment.mib_edges("patching"))
+    assert dropped == {"input->m0", "m0->m1"}
+    assert "input->m1" in alignment.mib_edges("patching")
+    with pytest.raises(ValueError, match="unknown ablation"):
+        alignment.mib_edges("bogus")
 
 
 def test_encoding_rejects_bad_inputs():
@@ -116,3 +130,13 @@ def test_model_runs_on_requested_device():
     model = to_hooked_transformer(compilation, device="cpu")
     assert all(p.device == torch.device("cpu") for p in model.parameters())
     assert model.cfg.use_attn_result and model.cfg.use_split_qkv_input and model.cfg.use_hook_mlp_in
+
+
+def test_batched_tracr_reference_equals_apply(compiled):
+    """The batched reference used by the equivalence checks is Tracr's own `apply`."""
+    from circuits_benchmark.tracr_compat.validate import tracr_outputs
+
+    compilation, _, _, _, unique = compiled
+    inputs = _inputs(unique, n=6, seed=3)
+    expected = [compilation.model.apply(["BOS"] + x).decoded[1:] for x in inputs]
+    assert tracr_outputs(compilation, inputs) == expected
