@@ -1,0 +1,23 @@
+"""Circuit-discovery methods, all running on the one patching engine (`circuits_benchmark.graph`)."""
+
+from circuits_benchmark.methods.base import (
+    ABLATIONS,
+    LEVELS,
+    MethodConfig,
+    MethodSpec,
+    discovery_method,
+    get_method,
+    method_names,
+    run_method,
+)
+
+__all__ = [
+    "ABLATIONS",
+    "LEVELS",
+    "MethodConfig",
+    "MethodSpec",
+    "discovery_method",
+    "get_method",
+    "method_names",
+    "run_method",
+]
