@@ -13,6 +13,7 @@ import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 import circuits_benchmark
+from circuits_benchmark import tracr_compat
 from circuits_benchmark.cases.base import TracrCase
 from circuits_benchmark.graph import Circuit, ComputationalGraph
 from circuits_benchmark.tracr_compat import (
@@ -25,6 +26,10 @@ from circuits_benchmark.tracr_compat import (
 )
 from circuits_benchmark.tracr_compat.compile import reset_rasp_ids
 from circuits_benchmark.tracr_compat.hooked import build_hooked_transformer, tracr_config, tracr_state_dict
+
+
+CONSTANCY_SAMPLES = 256
+"""Inputs on which each RASP value is checked for being the same everywhere (see `build_alignment`)."""
 
 
 def default_cache_dir() -> Path:
@@ -72,10 +77,11 @@ def compile_tracr(case: TracrCase) -> TracrCompilation:
 
 
 def _fingerprint(case: TracrCase) -> str:
-    """Changes whenever the case's source or the package version changes."""
+    """Changes whenever the case's source, the conversion code or the package version changes."""
     module = inspect.getmodule(case.build_program)
     source = inspect.getsource(module) if module else repr(case)
-    text = f"{circuits_benchmark.__version__}|{case.case_id}|{source}"
+    converter = "".join(p.read_text() for p in sorted(Path(tracr_compat.__file__).parent.glob("*.py")))
+    text = f"{circuits_benchmark.__version__}|{case.case_id}|{source}|{converter}"
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -95,7 +101,8 @@ def compile_case(
         compilation = compile_tracr(case)
         cfg = tracr_config(compilation)
         state = tracr_state_dict(compilation, cfg)
-        encoding, alignment = tracr_encoding(compilation), build_alignment(compilation)
+        encoding = tracr_encoding(compilation)
+        alignment = build_alignment(compilation, case.sample_inputs(CONSTANCY_SAMPLES, seed=0))
         if use_cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             blob = {"cfg": cfg.to_dict(), "state_dict": state, "encoding": encoding, "alignment": alignment}

@@ -14,7 +14,7 @@ so those reads are left out (Miller et al. 2024 discuss why the ground truth dep
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Any, Literal, Optional, Sequence
 
 from tracr.compiler import nodes
 from tracr.craft import transformers as craft
@@ -83,12 +83,16 @@ class TracrAlignment:
             SelectorWidth: its head, then its MLP, which writes the result).
         edges: the true circuit's edges between components.
         output_label: the RASP label of the program's output.
+        rasp_names: RASP label -> the name given in the program.
+        constant_labels: RASP nodes whose value, at every position, was the same on every
+            sampled input (e.g. a length when all inputs have full length).
     """
 
     components: dict[str, list[Component]]
     edges: list[CircuitEdge]
     output_label: str
     rasp_names: dict[str, str] = field(default_factory=dict)
+    constant_labels: frozenset[str] = frozenset()
 
     def writers(self, label: str) -> list[Component]:
         """The components whose output carries the value of RASP node `label`."""
@@ -110,13 +114,17 @@ class TracrAlignment:
         """The true circuit's edges as MIB names, for the ablation that defines "matters".
 
         Under `zero` ablation every edge of the RASP data flow matters. Under `patching`
-        (resample) or per-position `mean` ablation, values computed from positions alone are the
-        same in every input, so edges leaving them carry nothing and are left out.
+        (resample) or per-position `mean` ablation, a value that is the same in every input
+        (computed from positions alone, or constant on the case's data) is its own replacement,
+        so edges leaving it carry nothing and are left out.
         """
         if ablation == "zero":
             edges = self.edges
         elif ablation in ("patching", "resample", "mean"):
-            edges = [e for e in self.edges if e.parent not in self.position_only_components()]
+            constant = self.position_only_components() | {
+                c for label in self.constant_labels for c in self.components[label]
+            }
+            edges = [e for e in self.edges if e.parent not in constant]
         else:
             raise ValueError(f"unknown ablation {ablation!r}; use zero, patching or mean")
         return sorted({e.mib_name for e in edges})
@@ -189,11 +197,29 @@ def _inputs_of(expr: rasp.SOp) -> list[tuple[rasp.SOp, QKV]]:
     return [(child, None) for child in expr.children if isinstance(child, rasp.SOp)]
 
 
-def build_alignment(compilation: TracrCompilation) -> TracrAlignment:
-    """Alignment and true circuit of a compiled program."""
+def constant_labels(compilation: TracrCompilation, inputs: Sequence[Sequence[Any]]) -> frozenset[str]:
+    """RASP nodes whose value at each position is the same on all `inputs`."""
+    found = set()
+    for label in compilation.layer_allocation:
+        expr = compilation.graph.nodes[label][nodes.EXPR]
+        values = {tuple(rasp.evaluate(expr, list(x))) for x in inputs}
+        if len(values) == 1:
+            found.add(label)
+    return frozenset(found)
+
+
+def build_alignment(
+    compilation: TracrCompilation, inputs: Optional[Sequence[Sequence[Any]]] = None
+) -> TracrAlignment:
+    """Alignment and true circuit of a compiled program.
+
+    `inputs` (samples of the case's data) let the resample-ablation circuit leave out values
+    that never change on that data; without them only position-only values are left out.
+    """
     graph = compilation.graph
     names = {label: graph.nodes[label][nodes.EXPR].name for label in compilation.layer_allocation}
-    alignment = TracrAlignment(_components_by_label(compilation), [], compilation.sink[nodes.ID], names)
+    constant = constant_labels(compilation, inputs) if inputs else frozenset()
+    alignment = TracrAlignment(_components_by_label(compilation), [], compilation.sink[nodes.ID], names, constant)
     edges: set[CircuitEdge] = set()
     for label in compilation.layer_allocation:
         readers = alignment.readers(label)

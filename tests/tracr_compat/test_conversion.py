@@ -140,3 +140,17 @@ def test_batched_tracr_reference_equals_apply(compiled):
     inputs = _inputs(unique, n=6, seed=3)
     expected = [compilation.model.apply(["BOS"] + x).decoded[1:] for x in inputs]
     assert tracr_outputs(compilation, inputs) == expected
+
+
+def test_values_constant_on_the_data_are_not_resample_edges():
+    """With full-length inputs the length is the same everywhere: reading it carries nothing."""
+    program = rasp.SequenceMap(lambda t, n: f"{t}{n}", rasp.tokens, lib.make_length()).named("tagged")
+    compilation = compile_program(program, VOCAB, 4, causal=False)
+    full_length = [x for x in _inputs(False, n=40) if len(x) == 4]
+    syntactic, on_data = build_alignment(compilation), build_alignment(compilation, full_length)
+    assert {on_data.rasp_names[label] for label in on_data.constant_labels} == {"length"}
+    dropped = set(syntactic.mib_edges("patching")) - set(on_data.mib_edges("patching"))
+    assert dropped == {"a0.h0->m0", "m0->m1"}
+    assert syntactic.mib_edges("zero") == on_data.mib_edges("zero")
+    varied = build_alignment(compilation, _inputs(False, n=40))  # lengths 1..5: the length varies
+    assert varied.constant_labels == frozenset()

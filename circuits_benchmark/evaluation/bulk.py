@@ -1,0 +1,134 @@
+"""Evaluate every circuit file of a results folder: AUROC rows and faithfulness rows.
+
+Per-file failures (unreadable file, degenerate truth, undefined faithfulness, missing model) are
+collected as ``(path, message)`` and the other files go on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from circuits_benchmark.graph import Circuit, ComputationalGraph
+
+from .auroc import DegenerateTruthError, auroc_report, mib_auroc, rank_auroc
+from .faithfulness import FRACTIONS, faithfulness_curves
+from .plots import plot_faithfulness, plot_roc
+from .results import CircuitFile, runtime_of, truth_ablation_for
+
+Errors = list[tuple[str, str]]
+
+
+class CaseCache:
+    """Compiled cases (and their Tracr models), compiled once per run."""
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+        self._compiled: dict[str, Any] = {}
+
+    def get(self, case_id: str) -> Any:
+        if case_id not in self._compiled:
+            from circuits_benchmark.cases import get_case
+            from circuits_benchmark.cases.compiled import compile_case
+
+            self._compiled[case_id] = compile_case(get_case(case_id), device=self.device)
+        return self._compiled[case_id]
+
+
+def load_model(model_name: str, compiled: Any, models_root: Optional[str] = None, run: Optional[str] = None,
+               device: Optional[str] = None) -> Any:
+    """The HookedTransformer behind a results folder name: ``tracr``, ``siit``, ``siit_{run}``, ``interpbench``."""
+    if model_name == "tracr":
+        return compiled.model
+    from circuits_benchmark.training import DEFAULT_ROOT, DEFAULT_RUN, load_interp_bench_model, load_ll_model
+
+    case_id = compiled.case.case_id
+    if model_name == "interpbench":
+        return load_interp_bench_model(case_id, run, device=device).model
+    if model_name == "siit" or model_name.startswith(("siit_", "siit-")):
+        run_name = model_name[5:] if len(model_name) > 4 else (run or DEFAULT_RUN)
+        return load_ll_model(case_id, run_name, models_root or DEFAULT_ROOT, device=device).model
+    raise ValueError(f"unknown model folder {model_name!r}: expected tracr, siit, siit_{{run}} or interpbench")
+
+
+def true_circuit(compiled: Any, graph: ComputationalGraph, ablation: str) -> Circuit:
+    """The case's true circuit on ``graph`` (any model with the Tracr layers and >= its heads)."""
+    return Circuit.from_edges(graph, compiled.alignment.mib_edges(truth_ablation_for(ablation)))
+
+
+def _base_row(cf: CircuitFile) -> dict:
+    return {**cf.key, "runtime_s": runtime_of(cf.meta), "file": str(cf.path)}
+
+
+def auroc_rows(files: Sequence[CircuitFile], truth_ablation: Optional[str] = None,
+               plots_dir: Optional[Path] = None, cases: Optional[CaseCache] = None,
+               progress: bool = True) -> tuple[list[dict], Errors]:
+    """One row per circuit file with every AUROC (see ``auroc_report``); ROC pictures if ``plots_dir``."""
+    cases = cases or CaseCache()
+    rows: list[dict] = []
+    errors: Errors = []
+    for cf in tqdm(files, desc="auroc", disable=not progress or len(files) < 2):
+        try:
+            circuit = cf.read()
+            t_abl = truth_ablation or cf.ablation
+            truth = true_circuit(cases.get(cf.case_id), circuit.graph, t_abl)
+            head_level = cf.model != "tracr"
+            report = auroc_report(circuit, truth, head_level_truth=head_level)
+            rows.append({**_base_row(cf), "truth_ablation": truth_ablation_for(t_abl),
+                         "truth_level": "head" if head_level else "edge", "n_edges": circuit.graph.n_edges,
+                         "n_true_edges": truth.n_edges, **report})
+            if plots_dir is not None:
+                level = "head" if head_level else "edge"
+                curves = {"rank": rank_auroc(circuit, truth, level), "mib": mib_auroc(circuit, truth, level)}
+                plot_roc(curves, Path(plots_dir) / cf.model / f"case_{cf.case_id}" / f"{cf.path.stem}_roc.png",
+                         title=f"{cf.method} on case {cf.case_id} ({cf.model})")
+        except (DegenerateTruthError, ValueError, FileNotFoundError, KeyError) as err:
+            errors.append((str(cf.path), f"{type(err).__name__}: {err}"))
+    return rows, errors
+
+
+def faithfulness_rows(files: Sequence[CircuitFile], metric: Optional[str] = None, ablation: Optional[str] = None,
+                      n_examples: int = 32, seed: int = 0, rounding: str = "floor",
+                      fractions: Sequence[float] = FRACTIONS, models_root: Optional[str] = None,
+                      run: Optional[str] = None, plots_dir: Optional[Path] = None,
+                      cases: Optional[CaseCache] = None, batch_size: int = 16,
+                      progress: bool = True) -> tuple[list[dict], Errors]:
+    """One row per circuit file: CPR, CMD and both f curves; curve pictures if ``plots_dir``.
+
+    The evaluation ablation is ``ablation`` or the file's (``optimal`` -> ``patching``).
+    """
+    from circuits_benchmark.tasks import task_from_case
+
+    cases = cases or CaseCache()
+    tasks: dict[tuple[str, str], Any] = {}
+    rows: list[dict] = []
+    errors: Errors = []
+    for cf in tqdm(files, desc="faithfulness", disable=not progress or len(files) < 2):
+        try:
+            compiled = cases.get(cf.case_id)
+            key = (cf.model, cf.case_id)
+            if key not in tasks:
+                model = load_model(cf.model, compiled, models_root, run, device=cases.device)
+                tasks[key] = task_from_case(compiled, n_examples, seed, model=model)
+            task = tasks[key]
+            circuit = cf.read(task.graph())
+            eval_ablation = ablation or truth_ablation_for(cf.ablation)
+            level = "node" if cf.level == "node" and circuit.node_scores is not None else "edge"
+            with torch.no_grad():
+                result = faithfulness_curves(task, circuit, metric, eval_ablation, fractions, rounding, level,
+                                             circuits_per_batch=batch_size, progress=False)
+            rows.append({**_base_row(cf), "metric": result.metric, "eval_ablation": eval_ablation,
+                         "eval_level": level, "rounding": rounding, "cpr": result.cpr, "cmd": result.cmd,
+                         "m_full": result.m_full, "m_empty": result.m_empty, "fractions": list(fractions),
+                         "f_signed": result.signed.faithfulness, "f_abs": result.absolute.faithfulness,
+                         "n_edges_signed": result.signed.n_edges, "n_edges_abs": result.absolute.n_edges,
+                         "weighted_edges_abs": result.absolute.weighted_edge_counts})
+            if plots_dir is not None:
+                plot_faithfulness(result, Path(plots_dir) / cf.model / f"case_{cf.case_id}" / f"{cf.path.stem}_faithfulness.png",
+                                  title=f"{cf.method} on case {cf.case_id} ({cf.model})")
+        except (ValueError, FileNotFoundError, KeyError) as err:
+            errors.append((str(cf.path), f"{type(err).__name__}: {err}"))
+    return rows, errors
