@@ -41,7 +41,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, default=None, help="HookedTransformerConfig JSON for --checkpoint")
     p.add_argument("--tokens", type=Path, default=None,
                    help=".pt dict with clean_tokens, corrupted_tokens (optional clean_mask, corrupted_mask, positions)")
-    p.add_argument("--level", choices=LEVELS, default="edge")
+    p.add_argument("--level", choices=LEVELS, default=None,
+                   help="default: the method's own (node for sp, edge for the others)")
+    p.add_argument("--edgewise", action="store_const", const="edge", dest="level",
+                   help="same as --level edge (subnetwork probing over edges)")
     p.add_argument("--ablation", choices=ABLATIONS, default="patching")
     p.add_argument("--metric", choices=SCORING_METRICS, default=None,
                    help="default: the method's (gradient methods: logit_diff / output_diff; others: kl / l2)")
@@ -92,44 +95,53 @@ def meta_path(out: Path) -> Path:
     return out.with_name(out.stem + ".meta.json")
 
 
-def run(args: argparse.Namespace) -> int:
+def discover_and_save(task: Any, method: str, config: MethodConfig, out: Path, model_meta: dict,
+                      graph: Any = None) -> tuple[Any, float]:
+    """Run `method` on `task`, write the circuit to `out` and its `.meta.json`; (circuit, seconds)."""
     from circuits_benchmark.graph import write_circuit
-    from circuits_benchmark.utils.device import resolve_device
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    device = resolve_device(args.device)
-    spec = get_method(args.method)
-    config = MethodConfig(level=args.level, ablation=args.ablation, metric=args.metric, batch_size=args.batch_size,
-                          ig_steps=args.ig_steps, seed=args.seed, progress=not args.no_progress)
-    task, label, folder = _subject(args, device)
-    graph = task.graph()
+    spec = get_method(method)
+    graph = graph or task.graph()
     start = time.perf_counter()
-    circuit = run_method(args.method, task, config, graph)
+    circuit = run_method(method, task, config, graph)
     seconds = time.perf_counter() - start
-    out = args.out or folder / f"{args.method}_{args.level}_{args.ablation}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     write_circuit(circuit, out)
     meta = {
-        "method": args.method,
+        "method": method,
         "description": spec.description,
         "config": dataclasses.asdict(config),
-        "metric": config.metric or default_metric_note(args.method, task),
-        "model": {"kind": label, "case": args.case, "run": args.run,
-                  "checkpoint": None if args.checkpoint is None else str(args.checkpoint),
-                  "n_layers": task.model.cfg.n_layers, "n_heads": task.model.cfg.n_heads,
+        "metric": config.metric or default_metric_note(method, task),
+        "model": {**model_meta, "n_layers": task.model.cfg.n_layers, "n_heads": task.model.cfg.n_heads,
                   "d_model": task.model.cfg.d_model},
         "task": {"name": task.name, "n_examples": int(task.clean_tokens.shape[0]),
                  "seq_len": int(task.clean_tokens.shape[1]), "is_categorical": task.is_categorical,
                  "task_default_metric": task.default_metric},
         "graph": {"n_nodes": graph.n_nodes, "n_edges": graph.n_edges},
         "runtime_seconds": seconds,
-        "device": str(device),
+        "device": str(task.device),
         "circuit_file": str(out),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     meta_path(out).write_text(json.dumps(meta, indent=2, default=str))
+    return circuit, seconds
+
+
+def run(args: argparse.Namespace) -> int:
+    from circuits_benchmark.utils.device import resolve_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = resolve_device(args.device)
+    args.level = args.level or get_method(args.method).levels[0]
+    config = MethodConfig(level=args.level, ablation=args.ablation, metric=args.metric, batch_size=args.batch_size,
+                          ig_steps=args.ig_steps, seed=args.seed, progress=not args.no_progress)
+    task, label, folder = _subject(args, device)
+    out = args.out or folder / f"{args.method}_{args.level}_{args.ablation}.json"
+    model_meta = {"kind": label, "case": args.case, "run": args.run,
+                  "checkpoint": None if args.checkpoint is None else str(args.checkpoint)}
+    circuit, seconds = discover_and_save(task, args.method, config, out, model_meta)
     print(summary(circuit, args.method, task.name, seconds, args.top))
     print(f"wrote {out} and {meta_path(out)}")
     return 0
