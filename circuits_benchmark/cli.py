@@ -7,7 +7,7 @@ import sys
 from typing import Optional, Sequence
 
 from circuits_benchmark.cases import UnknownCaseError
-from circuits_benchmark.commands import cases, circuit, compile, pending
+from circuits_benchmark.commands import bench, cases, circuit, compile, eval, run, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
     cases.add_parser(subparsers)
     compile.add_parser(subparsers)
     circuit.add_parser(subparsers)
-    pending.add_parsers(subparsers)
+    train.add_parser(subparsers)
+    run.add_parser(subparsers)
+    eval.add_parser(subparsers)
+    bench.add_parser(subparsers)
     return parser
 
 

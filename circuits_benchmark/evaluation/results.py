@@ -120,7 +120,8 @@ def truth_ablation_for(ablation: str) -> str:
 
 
 def runtime_of(meta: dict) -> Optional[float]:
-    for key in ("runtime_s", "runtime", "seconds", "time_s", "elapsed_s"):
+    """The method's runtime recorded in a circuit's sidecar (`main.py run` writes `runtime_seconds`)."""
+    for key in ("runtime_seconds", "runtime_s", "runtime", "seconds", "time_s", "elapsed_s"):
         if isinstance(meta.get(key), (int, float)):
             return float(meta[key])
     return None

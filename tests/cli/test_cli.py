@@ -26,12 +26,6 @@ def test_unknown_case_is_a_clear_error(capsys):
     assert "unknown case id 'does-not-exist'" in err and "valid ids" in err
 
 
-@pytest.mark.parametrize("command", ["train", "run", "eval", "bench"])
-def test_pending_subcommands_fail_loudly(command, capsys):
-    assert main([command, "iit", "-i", "3"]) != 0
-    assert "not implemented yet" in capsys.readouterr().err
-
-
 def test_cuda_request_without_cuda_is_refused(capsys):
     import torch
 

@@ -1,0 +1,107 @@
+"""Units of benchmark work. Each job is a picklable description run by a top-level function, so
+the same job runs in this process, in a process pool or on a Ray worker."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """Train (SIIT by default) the low-level model of one case, unless it is already stored."""
+
+    case_id: str
+    models_root: str
+    run: Optional[str] = None
+    epochs: int = 500
+    max_minutes: Optional[float] = None
+    seed: int = 0
+    device: str = "cpu"
+
+    @property
+    def label(self) -> str:
+        return f"train case {self.case_id}"
+
+
+@dataclass(frozen=True)
+class DiscoveryJob:
+    """Run one discovery method on one case's model and write its circuit file."""
+
+    case_id: str
+    method: str
+    out: str
+    model: str = "tracr"
+    run: Optional[str] = None
+    models_root: Optional[str] = None
+    level: str = "edge"
+    ablation: str = "patching"
+    n_examples: int = 32
+    seed: int = 0
+    device: str = "cpu"
+    method_options: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} on case {self.case_id} ({self.model})"
+
+
+@dataclass
+class JobOutcome:
+    label: str
+    ok: bool
+    seconds: float
+    skipped: bool = False
+    error: str = ""
+    details: dict = field(default_factory=dict)
+
+
+def run_job(job: TrainJob | DiscoveryJob) -> JobOutcome:
+    """Run a job, turning any failure into a reported outcome (one failing case never stops the rest)."""
+    torch.set_num_threads(1)  # tiny models: one thread per worker is fastest
+    start = time.perf_counter()
+    try:
+        skipped, details = (_train if isinstance(job, TrainJob) else _discover)(job)
+        return JobOutcome(job.label, True, time.perf_counter() - start, skipped, details=details)
+    except Exception as err:  # noqa: BLE001 - reported, never silently dropped
+        message = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}"
+        return JobOutcome(job.label, False, time.perf_counter() - start, error=message)
+
+
+def _train(job: TrainJob) -> tuple[bool, dict]:
+    from circuits_benchmark.cases import get_case
+    from circuits_benchmark.training import TrainConfig, load_ll_model, save_result, train
+    from circuits_benchmark.training.store import model_paths
+
+    config = TrainConfig(epochs=job.epochs, seed=job.seed, device=job.device,
+                         max_seconds=None if job.max_minutes is None else 60 * job.max_minutes)
+    run = job.run or config.run_name()
+    if model_paths(job.case_id, run, job.models_root)["weights"].exists():
+        load_ll_model(job.case_id, run, job.models_root)  # a broken file is an error, not a skip
+        return True, {}
+    result = train(get_case(job.case_id), config, progress=False)
+    save_result(result, job.models_root, run)
+    return False, {"epochs": result.epochs_run, "final": result.final_metrics}
+
+
+def _discover(job: DiscoveryJob) -> tuple[bool, dict]:
+    from circuits_benchmark.commands.run import discover_and_save
+    from circuits_benchmark.methods import MethodConfig
+    from circuits_benchmark.models import load_model_for_study
+    from circuits_benchmark.tasks import task_from_case
+
+    out = Path(job.out)
+    if out.exists():
+        return True, {}
+    torch.manual_seed(job.seed)
+    compiled, model = load_model_for_study(job.case_id, job.model, job.run, job.models_root, job.device)
+    task = task_from_case(compiled, job.n_examples, job.seed, model=model)
+    config = MethodConfig(level=job.level, ablation=job.ablation, seed=job.seed, progress=False, **job.method_options)
+    model_meta = {"kind": job.model, "case": job.case_id, "run": job.run, "job": asdict(job)}
+    _, seconds = discover_and_save(task, job.method, config, out, model_meta)
+    return False, {"method_seconds": seconds}

@@ -1,0 +1,60 @@
+"""`main.py bench`: the whole benchmark (train/load, discover, evaluate) over cases and methods."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+DEFAULT_CASES = ["3", "4", "12", "14", "18"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("bench", help="run methods on cases, evaluate them and print the tables")
+    p.add_argument("-i", "--cases", default=",".join(DEFAULT_CASES),
+                   help=f"comma-separated case ids, or 'all' (default {','.join(DEFAULT_CASES)})")
+    p.add_argument("-m", "--methods", default="all", help="comma-separated methods, or 'all' (default)")
+    p.add_argument("--model", choices=["tracr", "siit"], default="tracr",
+                   help="study the compiled Tracr models or SIIT-trained ones (trained if not stored)")
+    p.add_argument("--run", default=None, help="SIIT run name (default: the training default)")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--models-root", default=os.path.join("results", "models"))
+    p.add_argument("--ablation", default="patching", choices=["patching", "mean", "zero"])
+    p.add_argument("-n", "--n-examples", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local worker processes")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run jobs on Ray (no address: a local Ray instance)")
+    p.add_argument("--train-epochs", type=int, default=500)
+    p.add_argument("--train-max-minutes", type=float, default=None)
+    p.add_argument("--no-faithfulness", action="store_true", help="skip the CPR/CMD curves")
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from circuits_benchmark.bench import BenchConfig, run_benchmark
+    from circuits_benchmark.cases import case_ids, get_case
+    from circuits_benchmark.methods import method_names
+    from circuits_benchmark.utils.device import resolve_device
+
+    cases = case_ids() if args.cases == "all" else [c.strip() for c in args.cases.split(",") if c.strip()]
+    for case_id in cases:
+        get_case(case_id)  # unknown ids fail up front with the list of valid ones
+    methods = method_names() if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
+    config = BenchConfig(
+        cases=cases, methods=methods, model=args.model, results_dir=args.results_dir, models_root=args.models_root,
+        run=args.run, ablation=args.ablation, n_examples=args.n_examples, seed=args.seed, workers=args.workers,
+        ray_address=args.ray, train_epochs=args.train_epochs, train_max_minutes=args.train_max_minutes,
+        faithfulness=not args.no_faithfulness, device=str(resolve_device(args.device)),
+    )
+    report = run_benchmark(config)
+    print(report.tables())
+    print("\nphase seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report.phase_seconds.items()))
+    skipped = sum(o.skipped for o in report.outcomes)
+    print(f"jobs: {len(report.outcomes)} ({skipped} already done, {len(report.failures)} failed)")
+    for label, error in report.errors:
+        print(f"error: {label}: {error.splitlines()[0]}")
+    for outcome in report.failures:
+        print(f"failed: {outcome.label}: {outcome.error.splitlines()[0]}")
+    print(f"tables and rows written under {config.eval_dir}")
+    return 1 if report.failures or report.errors else 0

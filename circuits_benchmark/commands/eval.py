@@ -1,0 +1,14 @@
+"""`main.py eval ...`: evaluation of trained models (`iit`) and of discovered circuits."""
+
+from __future__ import annotations
+
+import argparse
+
+from circuits_benchmark.commands import eval_circuits, eval_iit
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="evaluate trained models and discovered circuits")
+    sub = p.add_subparsers(dest="eval_command", required=True)
+    eval_iit.add_subparser(sub)
+    eval_circuits.add_parsers(sub)

@@ -1,0 +1,71 @@
+"""`main.py eval iit -i CASE`: load a stored LL model and report IIA, strict accuracy and accuracy.
+
+Also prints the accuracy when everything outside the true circuit (every head and MLP aligned to
+no RASP node) is resample-ablated at once, and the per-node breakdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from circuits_benchmark.training.store import DEFAULT_ROOT, DEFAULT_RUN
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register `eval` with the single sub-subcommand `iit` (use `add_subparser` to share `eval`)."""
+    p = subparsers.add_parser("eval", help="evaluate circuits and trained models")
+    sub = p.add_subparsers(dest="eval_command", required=True)
+    add_subparser(sub)
+
+
+def add_subparser(eval_subparsers: argparse._SubParsersAction) -> None:
+    """Register `iit` under an existing `eval` subcommand's subparsers."""
+    p = eval_subparsers.add_parser("iit", help="IIA / strict accuracy / accuracy of a stored SIIT model")
+    p.add_argument("-i", "--case", required=True, help="case id")
+    p.add_argument("--run", default=DEFAULT_RUN, help=f"run name (default {DEFAULT_RUN})")
+    p.add_argument("--root", default=str(DEFAULT_ROOT), help=f"model store root (default {DEFAULT_ROOT})")
+    p.add_argument("--interp-bench", action="store_true",
+                   help="download the published model from the Hugging Face hub (cybershiptrooper/InterpBench)")
+    p.add_argument("-n", "--n-samples", type=int, default=1000, help="(base, source) pairs to evaluate on")
+    p.add_argument("--seed", type=int, default=12_345)
+    p.add_argument("--atol", type=float, default=0.05, help="tolerance of numerical outputs")
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    p.add_argument("--per-node", action="store_true", help="also print IIA per HL node and strict accuracy per LL node")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from circuits_benchmark.cases import get_case
+    from circuits_benchmark.cases.compiled import compile_case
+    from circuits_benchmark.training import evaluate_model, load_interp_bench_model, load_ll_model
+    from circuits_benchmark.utils.device import resolve_device
+
+    case = get_case(args.case)
+    device = resolve_device(args.device)
+    if args.interp_bench:
+        run_name = None if args.run in (None, "", DEFAULT_RUN) else args.run
+        stored = load_interp_bench_model(case.case_id, run_name, device=device)
+        source = f"hub {stored.folder}"
+    else:
+        stored = load_ll_model(case.case_id, args.run, args.root, device=device)
+        source = str(stored.folder)
+    compiled = compile_case(case, device=device)
+    hl, ll = compiled.model.cfg, stored.cfg
+    for name in ("n_layers", "d_vocab", "d_vocab_out", "n_ctx"):
+        if getattr(hl, name) != getattr(ll, name):
+            raise ValueError(
+                f"the stored model does not fit case {case.case_id}: {name} {getattr(ll, name)} vs the Tracr model's "
+                f"{getattr(hl, name)}"
+            )
+    metrics = evaluate_model(case, stored.model, n=args.n_samples, seed=args.seed, atol=args.atol, compiled=compiled)
+    print(f"case {case.case_id} ({case.output_kind}), model {source}, run {args.run}: {args.n_samples} pairs")
+    print(f"  IIA                                   {metrics['iia']:.2%}")
+    print(f"  strict accuracy                       {metrics['strict_accuracy']:.2%}")
+    print(f"  accuracy                              {metrics['accuracy']:.2%}")
+    print(f"  accuracy, all non-circuit ablated     {metrics['circuit_accuracy']:.2%}")
+    if args.per_node:
+        for key, value in metrics.items():
+            if "/" in key:
+                kind, name = key.split("/", 1)
+                print(f"  {kind:6s} {name:32s} {value:.2%}")
+    return 0

@@ -1,0 +1,98 @@
+"""High-level (RASP) nodes, their low-level components, and the nodes outside the circuit.
+
+An HL node is a RASP label that Tracr placed in heads and/or MLPs (the embeddings `tokens` and
+`indices` are not intervened on). The LL model keeps the Tracr model's layers and head slots, so
+each HL node corresponds to the components at the same (layer, head) / (layer, mlp) positions
+(InterpBench's default correspondence). Every other head or MLP of the LL model is outside the
+circuit: the strict (SIIT) loss resample-ablates those.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from circuits_benchmark.tracr_compat.alignment import Component, TracrAlignment
+
+INTERVENABLE_KINDS = ("head", "mlp")
+
+
+@dataclass(frozen=True)
+class HLNode:
+    """A RASP node and the components (in the HL model, and at the same positions in the LL model) computing it."""
+
+    label: str
+    components: tuple[Component, ...]
+
+
+@dataclass(frozen=True)
+class Correspondence:
+    """HL nodes, each with its LL components, for an LL model of `n_layers` x `n_heads`."""
+
+    hl_nodes: tuple[HLNode, ...]
+    n_layers: int
+    n_heads: int
+
+    @classmethod
+    def from_alignment(cls, alignment: TracrAlignment, n_layers: int, n_heads: int) -> "Correspondence":
+        nodes = []
+        for label, comps in alignment.components.items():
+            inner = tuple(c for c in comps if c.kind in INTERVENABLE_KINDS)
+            if inner:
+                nodes.append(HLNode(label, inner))
+        for node in nodes:
+            for c in node.components:
+                if c.layer >= n_layers or (c.kind == "head" and c.head >= n_heads):
+                    raise ValueError(f"HL node {node.label!r} sits at {c.name}, outside an LL model of "
+                                     f"{n_layers} layers x {n_heads} heads")
+        return cls(tuple(nodes), n_layers, n_heads)
+
+    def node(self, label: str) -> HLNode:
+        for n in self.hl_nodes:
+            if n.label == label:
+                return n
+        raise KeyError(f"no HL node {label!r}; nodes: {[n.label for n in self.hl_nodes]}")
+
+    @property
+    def labels(self) -> list[str]:
+        return [n.label for n in self.hl_nodes]
+
+    @property
+    def circuit_components(self) -> list[Component]:
+        """LL components aligned to some HL node."""
+        return sorted({c for n in self.hl_nodes for c in n.components})
+
+    @property
+    def all_components(self) -> list[Component]:
+        """Every head and MLP of the LL model."""
+        comps = []
+        for layer in range(self.n_layers):
+            comps.extend(Component("head", layer, h) for h in range(self.n_heads))
+            comps.append(Component("mlp", layer))
+        return comps
+
+    @property
+    def non_circuit_components(self) -> list[Component]:
+        """LL heads and MLPs aligned to no HL node (resample-ablated by the strict loss)."""
+        inside = set(self.circuit_components)
+        return [c for c in self.all_components if c not in inside]
+
+
+def group_by_hook(components: Iterable[Component]) -> dict[str, list[int] | None]:
+    """hook name -> head indices to patch (None: the whole activation, for MLPs)."""
+    groups: dict[str, list[int] | None] = {}
+    for c in components:
+        if c.kind == "head":
+            heads = groups.setdefault(c.hook_name, [])
+            assert heads is not None
+            if c.head not in heads:
+                heads.append(c.head)
+        elif c.kind == "mlp":
+            groups[c.hook_name] = None
+        else:
+            raise ValueError(f"cannot intervene on component {c.name} (only heads and MLPs)")
+    return groups
+
+
+def component_names(components: Sequence[Component]) -> list[str]:
+    return [c.name for c in components]

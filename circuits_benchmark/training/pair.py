@@ -1,0 +1,247 @@
+"""A high-level / low-level model pair: interventions, the three losses and the evaluation metrics.
+
+Interventions use TransformerLens hooks. Intervening on a set of components replaces their
+outputs (`blocks.L.attn.hook_result[:, :, h]`, `blocks.L.hook_mlp_out`) in a run on the base
+input with their values from a run on the source input (resample ablation / interchange). Values
+from the source run are detached: gradients flow only through the base run, as in the iit library.
+
+Outputs are compared at every real position after BOS where the HL output is defined (BOS, padding
+and categorical positions whose RASP value is None are ignored): cross-entropy
+against the HL argmax for categorical cases, MSE against the HL value for numerical ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformer_lens import HookedTransformer
+
+from circuits_benchmark.tracr_compat.alignment import Component
+from circuits_benchmark.tracr_compat.encoding import TracrEncoding
+from circuits_benchmark.training.correspondence import Correspondence, HLNode, group_by_hook
+
+STRICT_SAMPLING = ("one", "all", "random-subset")
+UNDEFINED_BELOW = 0.5
+"""A categorical HL output whose largest logit is below this is a RASP None (Tracr writes ~0 everywhere)."""
+
+
+def patch_hooks(components: Sequence[Component], source_cache: dict[str, torch.Tensor]) -> list[tuple[str, Callable]]:
+    """Forward hooks that write the source-run values of `components` into the current run."""
+    hooks = []
+    for hook_name, heads in group_by_hook(components).items():
+        source = source_cache[hook_name]
+
+        def hook(act: torch.Tensor, hook, source=source, heads=heads) -> torch.Tensor:
+            if heads is None:
+                return source
+            act = act.clone()
+            act[:, :, heads] = source[:, :, heads]
+            return act
+
+        hooks.append((hook_name, hook))
+    return hooks
+
+
+@torch.no_grad()
+def source_cache(
+    model: HookedTransformer, tokens: torch.Tensor, mask: torch.Tensor, components: Sequence[Component]
+) -> dict[str, torch.Tensor]:
+    """Detached activations of `components` on `tokens`."""
+    names = set(group_by_hook(components))
+    cache: dict[str, torch.Tensor] = {}
+
+    def save(act: torch.Tensor, hook) -> None:
+        cache[hook.name] = act.detach()
+
+    model.run_with_hooks(tokens, attention_mask=mask, fwd_hooks=[(n, save) for n in names])
+    return cache
+
+
+def run_patched(
+    model: HookedTransformer,
+    base: torch.Tensor,
+    source: torch.Tensor,
+    components: Sequence[Component],
+    base_mask: torch.Tensor,
+    source_mask: torch.Tensor,
+) -> torch.Tensor:
+    """Logits of `model` on `base` with `components` taking their values from the run on `source`."""
+    if not components:
+        return model(base, attention_mask=base_mask)
+    cache = source_cache(model, source, source_mask, components)
+    return model.run_with_hooks(base, attention_mask=base_mask, fwd_hooks=patch_hooks(components, cache))
+
+
+@dataclass
+class ModelPair:
+    """The HL model (compiled Tracr model), the LL model being trained, and their correspondence.
+
+    Attributes:
+        hl_model: the Tracr-equivalent HookedTransformer (never trained).
+        ll_model: the model trained to implement the HL model's circuit.
+        encoding: the case's token encoding (BOS / PAD ids).
+        corr: HL node -> LL components.
+        categorical: categorical (cross-entropy, argmax) or numerical (MSE, atol) outputs.
+        atol: tolerance for a numerical output to count as correct.
+        strict_sampling: which non-circuit nodes the strict loss ablates per step:
+            "one" (one at random, the default), "all", or "random-subset" (each with probability 1/2).
+    """
+
+    hl_model: HookedTransformer
+    ll_model: HookedTransformer
+    encoding: TracrEncoding
+    corr: Correspondence
+    categorical: bool
+    atol: float = 0.05
+    strict_sampling: str = "one"
+    rng: Optional[np.random.Generator] = None
+
+    def __post_init__(self) -> None:
+        if self.strict_sampling not in STRICT_SAMPLING:
+            raise ValueError(f"strict sampling must be one of {STRICT_SAMPLING}, not {self.strict_sampling!r}")
+        if self.rng is None:
+            self.rng = np.random.default_rng(0)
+        for p in self.hl_model.parameters():
+            p.requires_grad_(False)
+
+    # ------------------------------------------------------------------ helpers
+    def mask(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.encoding.attention_mask(tokens)
+
+    def positions(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Boolean [batch, pos]: real positions after BOS (the ones losses and metrics look at)."""
+        real = tokens != self.encoding.pad_id
+        real[:, 0] = False
+        return real
+
+    def defined(self, hl_logits: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """`positions` where the HL output is defined.
+
+        Where the RASP value is None, Tracr's categorical output is (near) zero in every direction, so
+        its argmax is floating-point noise: those positions are left out of losses and metrics.
+        """
+        if not self.categorical:
+            return positions
+        return positions & (hl_logits.max(dim=-1).values > UNDEFINED_BELOW)
+
+    def target(self, hl_logits: torch.Tensor) -> torch.Tensor:
+        """HL output as a training target: argmax ids (categorical) or the value (numerical)."""
+        return hl_logits.argmax(dim=-1) if self.categorical else hl_logits[..., 0]
+
+    def loss(self, ll_logits: torch.Tensor, hl_logits: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        positions = self.defined(hl_logits, positions)
+        if not positions.any():
+            return ll_logits.sum() * 0.0
+        target = self.target(hl_logits)[positions]
+        if self.categorical:
+            return F.cross_entropy(ll_logits[positions], target)
+        return F.mse_loss(ll_logits[..., 0][positions], target)
+
+    def correct(self, ll_logits: torch.Tensor, hl_logits: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Boolean per compared position: the LL output matches the HL output."""
+        positions = self.defined(hl_logits, positions)
+        if self.categorical:
+            return (ll_logits.argmax(-1) == hl_logits.argmax(-1))[positions]
+        return ((ll_logits[..., 0] - hl_logits[..., 0]).abs() < self.atol)[positions]
+
+    # ------------------------------------------------------------ forward runs
+    @torch.no_grad()
+    def hl_output(self, base: torch.Tensor) -> torch.Tensor:
+        return self.hl_model(base, attention_mask=self.mask(base))
+
+    @torch.no_grad()
+    def hl_intervened(self, base: torch.Tensor, source: torch.Tensor, node: HLNode) -> torch.Tensor:
+        """HL output on `base` with `node`'s components set to their values on `source`."""
+        return run_patched(self.hl_model, base, source, node.components, self.mask(base), self.mask(source))
+
+    def ll_output(self, base: torch.Tensor) -> torch.Tensor:
+        return self.ll_model(base, attention_mask=self.mask(base))
+
+    def ll_intervened(self, base: torch.Tensor, source: torch.Tensor, components: Sequence[Component]) -> torch.Tensor:
+        """LL output on `base` with `components` set to their values on `source` (differentiable in the base run)."""
+        return run_patched(self.ll_model, base, source, list(components), self.mask(base), self.mask(source))
+
+    # ------------------------------------------------------------------ losses
+    def sample_hl_node(self) -> HLNode:
+        return self.corr.hl_nodes[int(self.rng.integers(len(self.corr.hl_nodes)))]
+
+    def sample_strict_nodes(self) -> list[Component]:
+        nodes = self.corr.non_circuit_components
+        if not nodes:
+            return []
+        if self.strict_sampling == "one":
+            return [nodes[int(self.rng.integers(len(nodes)))]]
+        if self.strict_sampling == "all":
+            return list(nodes)
+        keep = self.rng.random(len(nodes)) < 0.5
+        return [n for n, k in zip(nodes, keep) if k]
+
+    def iit_loss(self, base: torch.Tensor, source: torch.Tensor, node: Optional[HLNode] = None) -> torch.Tensor:
+        """Interchange-intervention loss on one HL node (random if not given)."""
+        node = node or self.sample_hl_node()
+        hl = self.hl_intervened(base, source, node)
+        ll = self.ll_intervened(base, source, node.components)
+        return self.loss(ll, hl, self.positions(base))
+
+    def strict_loss(
+        self, base: torch.Tensor, source: torch.Tensor, nodes: Optional[Sequence[Component]] = None
+    ) -> torch.Tensor:
+        """SIIT loss: with non-circuit nodes resample-ablated, the LL output must still be the HL output on base."""
+        nodes = self.sample_strict_nodes() if nodes is None else list(nodes)
+        hl = self.hl_output(base)
+        ll = self.ll_intervened(base, source, nodes)
+        return self.loss(ll, hl, self.positions(base))
+
+    def behavior_loss(self, base: torch.Tensor) -> torch.Tensor:
+        """LL output vs HL output on the base input."""
+        return self.loss(self.ll_output(base), self.hl_output(base), self.positions(base))
+
+    # ----------------------------------------------------------------- metrics
+    @torch.no_grad()
+    def evaluate(self, base: torch.Tensor, source: torch.Tensor, batch_size: int = 1024) -> dict[str, float]:
+        """IIA, strict accuracy, accuracy and the accuracy with everything outside the circuit ablated.
+
+        - `iia`: share of compared positions where the intervened LL output matches the intervened HL
+          output, averaged over HL nodes.
+        - `strict_accuracy`: share of positions whose LL output still equals the HL output on base when
+          one non-circuit node is resample-ablated, averaged over non-circuit nodes (1 if there are none).
+        - `accuracy`: LL output vs HL output on base.
+        - `circuit_accuracy`: accuracy when all non-circuit nodes are resample-ablated at once.
+        """
+        was_training = self.ll_model.training
+        self.ll_model.eval()
+        sums: dict[str, float] = {}
+        counts: dict[str, float] = {}
+
+        def add(key: str, correct: torch.Tensor) -> None:
+            sums[key] = sums.get(key, 0.0) + correct.float().sum().item()
+            counts[key] = counts.get(key, 0.0) + correct.numel()
+
+        for start in range(0, base.shape[0], batch_size):
+            b, s = base[start : start + batch_size], source[start : start + batch_size]
+            pos = self.positions(b)
+            hl_base = self.hl_output(b)
+            add("accuracy", self.correct(self.ll_output(b), hl_base, pos))
+            for node in self.corr.hl_nodes:
+                correct = self.correct(self.ll_intervened(b, s, node.components), self.hl_intervened(b, s, node), pos)
+                add(f"iia/{node.label}", correct)
+            outside = self.corr.non_circuit_components
+            for comp in outside:
+                add(f"strict/{comp.name}", self.correct(self.ll_intervened(b, s, [comp]), hl_base, pos))
+            add("circuit_accuracy", self.correct(self.ll_intervened(b, s, outside), hl_base, pos))
+        self.ll_model.train(was_training)
+
+        rates = {k: sums[k] / max(counts[k], 1.0) for k in sums}
+        iia = [v for k, v in rates.items() if k.startswith("iia/")]
+        strict = [v for k, v in rates.items() if k.startswith("strict/")]
+        return {
+            "iia": float(np.mean(iia)) if iia else 1.0,
+            "strict_accuracy": float(np.mean(strict)) if strict else 1.0,
+            "accuracy": rates["accuracy"],
+            "circuit_accuracy": rates["circuit_accuracy"],
+            **{k: v for k, v in rates.items() if "/" in k},
+        }

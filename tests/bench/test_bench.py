@@ -1,0 +1,62 @@
+"""`main.py bench` end to end on a small setting: tables, resumability, failure isolation, Ray."""
+
+import json
+
+import pytest
+
+from circuits_benchmark.bench import BenchConfig, run_benchmark
+from circuits_benchmark.bench.executors import run_jobs
+from circuits_benchmark.bench.jobs import DiscoveryJob
+from circuits_benchmark.cli import main
+
+FAST_METHODS = ["exact", "eap"]
+
+
+def _config(tmp_path, **overrides) -> BenchConfig:
+    settings = dict(cases=["3"], methods=FAST_METHODS, results_dir=str(tmp_path), n_examples=8, workers=1)
+    settings.update(overrides)
+    return BenchConfig(**settings)
+
+
+def test_bench_writes_tables_and_resumes(tmp_path):
+    report = run_benchmark(_config(tmp_path), log=lambda _: None)
+    assert not report.failures and not report.errors
+    assert {r["method"] for r in report.auroc_rows} == set(FAST_METHODS)
+    assert all(r["auroc"] == pytest.approx(1.0) for r in report.auroc_rows)  # case 3 is recovered exactly
+    assert all(0.0 <= r["cpr"] <= 1.0 + 1e-6 for r in report.faithfulness_rows)
+    tables = (tmp_path / "eval" / "bench_tracr_tables.txt").read_text()
+    assert "AUROC" in tables and "CPR" in tables and "runtime" in tables
+    assert all(r["runtime_s"] is not None for r in report.auroc_rows)
+
+    again = run_benchmark(_config(tmp_path), log=lambda _: None)
+    assert [o.skipped for o in again.outcomes] == [True] * len(FAST_METHODS)
+    assert again.auroc_rows == report.auroc_rows
+
+
+def test_failing_job_is_reported_and_others_finish(tmp_path):
+    jobs = [
+        DiscoveryJob("3", "exact", str(tmp_path / "ok.json"), n_examples=4),
+        DiscoveryJob("3", "exact", str(tmp_path / "bad.json"), level="neuron", ablation="zero", n_examples=4,
+                     method_options={"epochs": "not-a-number", "bogus_option": 1}),
+    ]
+    bad, ok = run_jobs(jobs[::-1])  # inline runs finish in order: the failure comes first
+    assert ok.ok and (tmp_path / "ok.json").exists()
+    assert not (tmp_path / "bad.json").exists()
+    assert not bad.ok and "bogus_option" in bad.error
+
+
+def test_unknown_case_and_method_fail_up_front(tmp_path, capsys):
+    assert main(["bench", "-i", "3,nope", "--results-dir", str(tmp_path)]) == 2
+    assert "unknown case id 'nope'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown method"):
+        run_benchmark(_config(tmp_path, methods=["no-such-method"]))
+
+
+@pytest.mark.slow
+def test_bench_on_ray(tmp_path):
+    pytest.importorskip("ray")
+    report = run_benchmark(_config(tmp_path, ray_address="local"), log=lambda _: None)
+    assert not report.failures
+    run_info = json.loads((tmp_path / "eval" / "bench_tracr_run.json").read_text())
+    assert run_info["config"]["ray_address"] == "local"
+    assert len(report.auroc_rows) == len(FAST_METHODS)

@@ -1,0 +1,162 @@
+"""Each loss and metric has the property it claims, on the compiled Tracr model and on random LL models."""
+
+import copy
+
+import pytest
+import torch
+
+from circuits_benchmark.tracr_compat.alignment import Component
+from circuits_benchmark.training import ModelPair, TrainConfig, build_pair, run_patched
+from circuits_benchmark.training.trainer import make_data
+
+
+def _pair(compiled, ll=None, **kw):
+    ll = ll if ll is not None else copy.deepcopy(compiled.model)
+    return build_pair(compiled, TrainConfig(**kw), torch.device("cpu"), ll)
+
+
+def _random_pair(compiled):
+    return build_pair(compiled, TrainConfig(seed=1), torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def data3(case3):
+    return make_data(case3, 256, seed=5)
+
+
+@pytest.fixture(scope="module")
+def data1(case1):
+    return make_data(case1, 256, seed=5)
+
+
+def test_correspondence_of_case3(case3):
+    pair = _pair(case3)
+    assert {n.label: n.components for n in pair.corr.hl_nodes} == {
+        "is_x_3": (Component("mlp", 0),),
+        "frac_x_1": (Component("head", 1, 0),),
+    }
+    assert pair.corr.non_circuit_components == [Component("head", 0, 0), Component("mlp", 1)]
+
+
+def test_patching_with_the_base_itself_changes_nothing(case3, data3):
+    base, _ = data3
+    model = case3.model
+    mask = case3.encoding.attention_mask(base)
+    every = _pair(case3).corr.all_components
+    out = run_patched(model, base, base, every, mask, mask)
+    assert torch.allclose(out, model(base, attention_mask=mask), atol=1e-5)
+
+
+def test_patching_a_node_moves_output_toward_the_source(case3, data3):
+    base, source = data3
+    pair = _pair(case3)
+    # frac_x writes the output: patching it makes the HL output the source's
+    hl_patched = pair.hl_intervened(base, source, pair.corr.node("frac_x_1"))
+    pos = pair.positions(base) & pair.positions(source)
+    assert torch.allclose(hl_patched[..., 0][pos], pair.hl_output(source)[..., 0][pos], atol=1e-4)
+
+
+def test_iit_loss_is_zero_for_the_hl_model_itself_and_positive_for_a_random_model(case3, data3):
+    base, source = data3
+    same = _pair(case3)
+    for node in same.corr.hl_nodes:
+        assert same.iit_loss(base, source, node).item() == pytest.approx(0.0, abs=1e-8)
+    rand = _random_pair(case3)
+    for node in rand.corr.hl_nodes:
+        assert rand.iit_loss(base, source, node).item() > 1e-3
+
+
+@pytest.mark.parametrize("sampling", ["one", "all", "random-subset"])
+def test_strict_loss_is_zero_when_non_circuit_nodes_are_unused(case3, data3, sampling):
+    base, source = data3
+    pair = _pair(case3, strict_sampling=sampling)
+    for _ in range(3):
+        assert pair.strict_loss(base, source).item() == pytest.approx(0.0, abs=1e-8)
+    assert pair.strict_loss(base, source, pair.corr.non_circuit_components).item() == pytest.approx(0.0, abs=1e-8)
+
+
+def test_strict_loss_penalises_ablating_a_node_that_matters(case3, data3):
+    base, source = data3
+    pair = _pair(case3)
+    assert pair.strict_loss(base, source, [Component("head", 1, 0)]).item() > 1e-3
+
+
+def test_strict_sampling_modes(case3):
+    pair = _pair(case3, strict_sampling="one")
+    assert all(len(pair.sample_strict_nodes()) == 1 for _ in range(5))
+    pair = _pair(case3, strict_sampling="all")
+    assert pair.sample_strict_nodes() == pair.corr.non_circuit_components
+    pair = _pair(case3, strict_sampling="random-subset")
+    sizes = {len(pair.sample_strict_nodes()) for _ in range(40)}
+    assert sizes <= {0, 1, 2} and len(sizes) > 1
+    with pytest.raises(ValueError):
+        TrainConfig(strict_sampling="bogus")
+
+
+def test_behavior_loss_is_zero_for_identical_models(case3, data3):
+    base, _ = data3
+    assert _pair(case3).behavior_loss(base).item() == pytest.approx(0.0, abs=1e-10)
+    assert _random_pair(case3).behavior_loss(base).item() > 1e-3
+
+
+def test_losses_ignore_bos_and_padding(case3):
+    pair = _pair(case3)
+    tokens = case3.tokens([["x"], ["a", "x", "b", "c"]])
+    pos = pair.positions(tokens)
+    assert pos.tolist() == [[False, True, False, False, False], [False, True, True, True, True]]
+
+
+def test_losses_have_gradients_only_in_the_ll_model(case3, data3):
+    base, source = data3
+    pair = _random_pair(case3)
+    loss = pair.iit_loss(base, source) + pair.strict_loss(base, source) + pair.behavior_loss(base)
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in pair.ll_model.parameters())
+    assert all(p.grad is None for p in pair.hl_model.parameters())
+
+
+def test_categorical_losses_and_metrics(case1, data1):
+    base, source = data1
+    same, rand = _pair(case1), _random_pair(case1)
+    assert same.categorical
+    for node in same.corr.hl_nodes:
+        # cross-entropy against the HL argmax: minimal (not 0: Tracr logits are finite) for the HL model
+        assert same.iit_loss(base, source, node).item() < rand.iit_loss(base, source, node).item()
+    assert same.behavior_loss(base).item() < rand.behavior_loss(base).item()
+    metrics = same.evaluate(base, source)
+    assert metrics["iia"] == metrics["accuracy"] == 1.0
+    # case 1 uses every head and MLP: nothing outside the circuit
+    assert same.corr.non_circuit_components == [] and metrics["strict_accuracy"] == 1.0
+
+
+def test_metrics_of_the_hl_model_and_of_a_random_model(case3, data3):
+    base, source = data3
+    m = _pair(case3).evaluate(base, source)
+    assert m["iia"] == m["strict_accuracy"] == m["accuracy"] == m["circuit_accuracy"] == 1.0
+    r = _random_pair(case3).evaluate(base, source)
+    assert r["iia"] < 0.5 and r["accuracy"] < 0.5
+
+
+def test_numerical_tolerance(case3, data3):
+    base, source = data3
+    pair = _pair(case3)
+    noisy = copy.deepcopy(case3.model)
+    with torch.no_grad():
+        noisy.unembed.b_U += 0.03  # within atol 0.05
+    assert _pair(case3, noisy).evaluate(base, source)["accuracy"] == 1.0
+    with torch.no_grad():
+        noisy.unembed.b_U += 0.05  # now 0.08 off
+    assert _pair(case3, noisy).evaluate(base, source)["accuracy"] == 0.0
+    assert pair.atol == 0.05
+
+
+def test_positions_where_rasp_gives_none_are_ignored(case1, data1):
+    base, source = data1
+    pair = _pair(case1)
+    hl = pair.hl_output(base)
+    used = pair.defined(hl, pair.positions(base))
+    # case 1 outputs None for the first two tokens: Tracr writes ~0 there, the argmax is noise
+    assert not used[:, :3].any() and used[:, 3:].all()
+    # a random LL model is not scored (nor trained) on those positions
+    rand = _random_pair(case1)
+    assert pair.correct(rand.ll_output(base), hl, pair.positions(base)).numel() == used.sum().item()
