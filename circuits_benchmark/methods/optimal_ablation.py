@@ -37,6 +37,7 @@ from circuits_benchmark.graph import (
 )
 from circuits_benchmark.methods.base import MethodConfig, discovery_method
 from circuits_benchmark.tasks import PatchingTask
+from circuits_benchmark.utils.torch_utils import frozen_weights
 
 Tensor = torch.Tensor
 LossFn = Callable[[Tensor], Tensor]
@@ -130,10 +131,7 @@ def learn_optimal_ablation(task: PatchingTask, graph: Optional[ComputationalGrap
     masks = single_node_ablation_masks(graph, dtype=dtype, device=device)
     loss_fn = method_loss(task, metric)
     optimizer = torch.optim.Adam([values], lr=lr)
-    requires = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)
-    try:
+    with frozen_weights(model):
         bar = tqdm(range(epochs), desc="optimal ablation", disable=not progress)
         for _ in bar:
             optimizer.zero_grad()
@@ -147,9 +145,6 @@ def learn_optimal_ablation(task: PatchingTask, graph: Optional[ComputationalGrap
                 total += loss.detach().item()
             optimizer.step()
             bar.set_postfix(loss=total / graph.n_upstream)
-    finally:
-        for p, r in zip(params, requires):
-            p.requires_grad_(r)
     return values.detach()
 
 

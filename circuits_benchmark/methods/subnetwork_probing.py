@@ -37,6 +37,7 @@ from circuits_benchmark.methods.acdc import sweep_scores
 from circuits_benchmark.methods.base import MethodConfig, discovery_method
 from circuits_benchmark.methods.optimal_ablation import loss_scale, method_loss, method_source, node_to_edge_scores
 from circuits_benchmark.tasks import PatchingTask
+from circuits_benchmark.utils.torch_utils import frozen_weights
 
 Tensor = torch.Tensor
 
@@ -86,11 +87,7 @@ def train_masks(task: PatchingTask, graph: ComputationalGraph, lambdas: list[flo
     loss_fn = method_loss(task, metric)
     optimizer = torch.optim.Adam([log_alpha], lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    params = list(model.parameters())
-    requires = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)
-    try:
+    with frozen_weights(model):
         bar = tqdm(range(epochs), desc="subnetwork probing", disable=not progress)
         for _ in bar:
             optimizer.zero_grad()
@@ -102,9 +99,6 @@ def train_masks(task: PatchingTask, graph: ComputationalGraph, lambdas: list[flo
             loss.backward()
             optimizer.step()
             bar.set_postfix(loss=loss.detach().item() / len(lambdas))
-    finally:
-        for p, r in zip(params, requires):
-            p.requires_grad_(r)
     return log_alpha.detach()
 
 

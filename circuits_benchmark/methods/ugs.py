@@ -33,6 +33,7 @@ from circuits_benchmark.graph import Circuit, ComputationalGraph, patched_forwar
 from circuits_benchmark.methods.base import MethodConfig, discovery_method
 from circuits_benchmark.methods.optimal_ablation import loss_scale, method_loss, method_source
 from circuits_benchmark.tasks import PatchingTask
+from circuits_benchmark.utils.torch_utils import frozen_weights
 
 Tensor = torch.Tensor
 
@@ -63,11 +64,7 @@ def train_ugs(task: PatchingTask, graph: ComputationalGraph, source: Tensor, reg
     optimizer = torch.optim.Adam([theta], lr=lr)
     loss_fn = method_loss(task, metric)
     generator = torch.Generator().manual_seed(seed)
-    params = list(model.parameters())
-    requires = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)
-    try:
+    with frozen_weights(model):
         bar = tqdm(range(epochs), desc="UGS", disable=not progress)
         for _ in bar:
             optimizer.zero_grad()
@@ -78,9 +75,6 @@ def train_ugs(task: PatchingTask, graph: ComputationalGraph, source: Tensor, reg
             loss.backward()
             optimizer.step()
             bar.set_postfix(task_loss=task_loss.detach().item(), density=torch.sigmoid(theta.detach()).mean().item())
-    finally:
-        for p, r in zip(params, requires):
-            p.requires_grad_(r)
     return theta.detach()
 
 
