@@ -19,7 +19,8 @@ Settings: ``config.reg_lambda``, ``config.epochs`` (Adam steps), ``config.seed``
 full shared default 0.05 the masks collapse before the task gradient separates the edges) unless
 ``config.extra["lr"]`` is given. ``config.extra``: ``n_samples`` (masks per step, default 8),
 ``init`` (initial theta, default 1.0), ``lr``.
-Scores = the learned logits ``theta`` (higher = more important).
+Scores = the learned keep probabilities ``sigmoid(theta)`` (higher = more important; never negative,
+so ranking by magnitude keeps the order).
 """
 
 from __future__ import annotations
@@ -80,16 +81,20 @@ def train_ugs(task: PatchingTask, graph: ComputationalGraph, source: Tensor, reg
 
 @discovery_method(
     "ugs",
-    "Uniform gradient sampling: learned continuous edge masks with a sparsity penalty; scores = mask logits",
+    "Uniform gradient sampling: learned continuous edge masks with a sparsity penalty; scores = keep probabilities",
     levels=("edge",),
     ablations=("patching", "mean", "zero", "optimal"),
 )
 def uniform_gradient_sampling(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) -> Circuit:
-    """UGS edge scores (learned logits); see module doc for settings."""
+    """UGS edge scores: each edge's learned keep probability sigmoid(theta); see module doc for settings.
+
+    Probabilities, not the raw logits: scores are ranked by magnitude (MIB's CMD, rank AUROC), and a
+    large negative logit (an edge surely dropped) must not outrank a kept one.
+    """
     source = method_source(task, graph, config)
     lr = float(config.extra.get("lr", config.lr / 5))
     scale = loss_scale(task, graph, source, config.metric) if config.extra.get("normalise", True) else 1.0
     theta = train_ugs(task, graph, source, config.reg_lambda, config.epochs, lr,
                       int(config.extra.get("n_samples", 8)), float(config.extra.get("init", 1.0)), config.metric,
                       config.seed, config.progress, scale)
-    return Circuit.from_scores(graph, theta.to(torch.float64).cpu())
+    return Circuit.from_scores(graph, torch.sigmoid(theta.to(torch.float64)).cpu())
