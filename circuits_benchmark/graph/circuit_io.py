@@ -118,6 +118,18 @@ def _bool_list(value: Any, n: int, where: str) -> list[bool]:
 
 
 # ---------------------------------------------------------------------------- JSON
+def _check_entry(entry: Any, where: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> None:
+    """An edge or node entry must be an object with the required keys and no unknown ones."""
+    if not isinstance(entry, dict):
+        raise CircuitFileError(f"{where} must be an object with {' and '.join(map(repr, required))}")
+    for key in entry:
+        if key not in allowed:
+            raise CircuitFileError(f"unknown key {key!r} in {where}")
+    for key in required:
+        if key not in entry:
+            raise CircuitFileError(f"missing {key!r} in {where}")
+
+
 def circuit_to_dict(circuit: Circuit) -> dict[str, Any]:
     """The MIB JSON structure of a circuit."""
     graph = circuit.graph
@@ -161,14 +173,7 @@ def circuit_from_dict(data: Any, model_or_graph: Any = None) -> Circuit:
         edge = graph.edge_by_name.get(name)
         if edge is None:
             raise CircuitFileError(f"unknown edge {name!r}")
-        if not isinstance(entry, dict):
-            raise CircuitFileError(f"edges[{name!r}] must be an object with 'score' and 'in_graph'")
-        for key in entry:
-            if key not in _EDGE_KEYS:
-                raise CircuitFileError(f"unknown key {key!r} in edges[{name!r}]")
-        for key in _EDGE_KEYS:
-            if key not in entry:
-                raise CircuitFileError(f"missing {key!r} in edges[{name!r}]")
+        _check_entry(entry, f"edges[{name!r}]", allowed=_EDGE_KEYS, required=_EDGE_KEYS)
         scores_list[edge.index] = _number(entry["score"], f"edges[{name!r}]['score']")
         in_graph_list[edge.index] = _boolean(entry["in_graph"], f"edges[{name!r}]['in_graph']")
         seen[edge.index] = True
@@ -189,13 +194,7 @@ def circuit_from_dict(data: Any, model_or_graph: Any = None) -> Circuit:
         node = graph.node_by_name.get(name)
         if node is None:
             raise CircuitFileError(f"unknown node {name!r}")
-        if not isinstance(entry, dict):
-            raise CircuitFileError(f"nodes[{name!r}] must be an object with 'in_graph'")
-        for key in entry:
-            if key not in _NODE_KEYS:
-                raise CircuitFileError(f"unknown key {key!r} in nodes[{name!r}]")
-        if "in_graph" not in entry:
-            raise CircuitFileError(f"missing 'in_graph' in nodes[{name!r}]")
+        _check_entry(entry, f"nodes[{name!r}]", allowed=_NODE_KEYS, required=("in_graph",))
         node_in_graph[node.index] = _boolean(entry["in_graph"], f"nodes[{name!r}]['in_graph']")
         if "score" in entry:
             if node_scores is None:
