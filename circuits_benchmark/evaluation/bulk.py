@@ -43,14 +43,15 @@ def load_model(model_name: str, compiled: Any, models_root: Optional[str] = None
     """The HookedTransformer behind a results folder name: ``tracr``, ``siit``, ``siit_{run}``, ``interpbench``."""
     if model_name == "tracr":
         return compiled.model
-    from circuits_benchmark.training import DEFAULT_ROOT, DEFAULT_RUN, load_interp_bench_model, load_ll_model
+    from circuits_benchmark.models import load_model_for_study
+    from circuits_benchmark.training import load_interp_bench_model
 
     case_id = compiled.case.case_id
     if model_name == "interpbench":
         return load_interp_bench_model(case_id, run, device=device).model
     if model_name == "siit" or model_name.startswith(("siit_", "siit-")):
-        run_name = model_name[5:] if len(model_name) > 4 else (run or DEFAULT_RUN)
-        return load_ll_model(case_id, run_name, models_root or DEFAULT_ROOT, device=device).model
+        run_name = model_name[5:] if len(model_name) > 4 else run
+        return load_model_for_study(case_id, "siit", run_name, models_root, device or "cpu")[1]
     raise ValueError(f"unknown model folder {model_name!r}: expected tracr, siit, siit_{{run}} or interpbench")
 
 
