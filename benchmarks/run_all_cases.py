@@ -46,15 +46,17 @@ def main() -> int:
     compile_s = time.perf_counter() - start
     jobs = [DiscoveryJob(c, m, str(out / f"case_{c}" / f"{m}.json"), n_examples=args.n_examples,
                          method_options=SMALL) for c in cases for m in methods]
-    outcomes = run_jobs(jobs, args.workers, desc="every method x every case")
+    def report(outcome) -> None:  # failures show up as they happen, not only at the end
+        if not outcome.ok:
+            print(f"FAILED {outcome.label}: {outcome.error.splitlines()[0]}", flush=True)
+
+    outcomes = run_jobs(jobs, args.workers, desc="every method x every case", on_done=report)
     failed = [o for o in outcomes if not o.ok]
     print(f"compiled {len(cases)} cases in {compile_s:.0f}s; ran {len(outcomes)} jobs in "
           f"{time.perf_counter() - start - compile_s:.0f}s; {len(failed)} failed")
     slowest = sorted(outcomes, key=lambda o: -o.seconds)[:10]
     for o in slowest:
         print(f"  {o.seconds:7.1f}s  {o.label}")
-    for o in failed:
-        print(f"FAILED {o.label}: {o.error.splitlines()[0]}")
     if args.json:
         Path(args.json).write_text(json.dumps([o.__dict__ for o in outcomes], indent=1, default=str))
     return 1 if failed else 0
