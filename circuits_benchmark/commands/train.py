@@ -1,22 +1,16 @@
-"""`main.py train iit -i CASE`: SIIT / IIT / behaviour training of an LL model; `train ioi` (pending)."""
+"""`main.py train iit -i CASE`: SIIT / IIT / behaviour training of an LL model; `train ioi`: the simplified IOI model."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from circuits_benchmark.training.store import DEFAULT_ROOT
-
-IOI_PENDING = "main.py train ioi: not implemented yet (the simplified IOI model has not landed)"
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train models with SIIT / IIT / behaviour losses")
     sub = p.add_subparsers(dest="train_command", required=True)
     _add_iit_parser(sub)
-    ioi = sub.add_parser("ioi", help="train the simplified IOI model (not implemented yet)")
-    ioi.add_argument("rest", nargs=argparse.REMAINDER)
-    ioi.set_defaults(func=run_ioi)
+    _add_ioi_parser(sub)
 
 
 def _add_iit_parser(sub: argparse._SubParsersAction) -> None:
@@ -88,6 +82,64 @@ def run_iit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_ioi_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ioi",
+        help="train the simplified IOI model with SIIT",
+        description="Train a low-level HookedTransformer (6 layers x 4 heads, d_model 64 by default) on a "
+        "word-level IOI task so that its layer-0 / 2 / 4 heads implement duplicate-token detection, "
+        "S-inhibition and name moving (IIT), other heads and MLPs have no effect (strict / SIIT), and it "
+        "predicts the indirect object (behaviour). Stored as {output-dir}/ioi/ll_model_{run}.pth.",
+    )
+    p.add_argument("--next-token", action="store_true",
+                   help="also train next-token prediction at every template position (stored as ioi_next_token)")
+    p.add_argument("--include-mlp", action="store_true", help="align the HL `names` node to MLP 0 (adds it to the circuit)")
+    p.add_argument("--heads-per-node", type=int, default=2, help="LL heads per HL head node (default 2)")
+    p.add_argument("-iit", "--iit-weight", type=float, default=1.0, help="IIT loss weight (default 1)")
+    p.add_argument("-s", "--strict-weight", type=float, default=0.4, help="strict (SIIT) loss weight (default 0.4)")
+    p.add_argument("-b", "--behavior-weight", type=float, default=1.0, help="behaviour loss weight (default 1)")
+    p.add_argument("--strict-sampling", choices=["one", "all", "random-subset"], default="random-subset",
+                   help="non-circuit nodes ablated per step by the strict loss (default: a random subset)")
+    p.add_argument("--epochs", type=int, default=500)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--n-train", type=int, default=8000, help="training prompts")
+    p.add_argument("--n-test", type=int, default=500, help="held-out prompts for the per-epoch metrics")
+    p.add_argument("--d-model", type=int, default=64)
+    p.add_argument("--n-layers", type=int, default=6)
+    p.add_argument("--n-heads", type=int, default=4)
+    p.add_argument("--no-layernorm", action="store_true", help="no LayerNorm (default: pre-LN)")
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output-dir", default=str(DEFAULT_ROOT), help=f"model store root (default {DEFAULT_ROOT})")
+    p.add_argument("--run", default=None, help="run name (default InterpBench's weight id, 510 for 1/0.4/1)")
+    p.add_argument("--early-stop", action=argparse.BooleanOptionalAction, default=True,
+                   help="stop when IIA, strict accuracy and accuracy reach 99%% (default on)")
+    p.add_argument("--max-minutes", type=float, default=None, help="time limit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_ioi)
+
+
 def run_ioi(args: argparse.Namespace) -> int:
-    print(IOI_PENDING, file=sys.stderr)
-    return 2
+    from circuits_benchmark.ioi import IOITrainConfig, save_ioi_result, train_ioi
+
+    config = IOITrainConfig(
+        next_token=args.next_token, include_mlp=args.include_mlp, heads_per_node=args.heads_per_node,
+        iit_weight=args.iit_weight, strict_weight=args.strict_weight, behavior_weight=args.behavior_weight,
+        strict_sampling=args.strict_sampling, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+        n_train=args.n_train, n_test=args.n_test, n_layers=args.n_layers, n_heads=args.n_heads,
+        d_model=args.d_model, normalization_type=None if args.no_layernorm else "LN", seed=args.seed,
+        early_stop=args.early_stop, max_seconds=args.max_minutes * 60 if args.max_minutes else None,
+        device=args.device, cpu_threads=args.threads,
+    )
+    result = train_ioi(config, progress=not args.no_progress)
+    folder = save_ioi_result(result, args.output_dir, args.run)
+    m = result.final_metrics
+    print(
+        f"{config.case_id} [run {args.run or config.run_name()}]: {result.epochs_run} epochs in {result.seconds:.1f}s"
+        f"{' (early stop)' if result.stopped_early else ''}; IIA {m['iia']:.2%}, strict accuracy "
+        f"{m['strict_accuracy']:.2%}, accuracy {m['accuracy']:.2%}, circuit accuracy {m['circuit_accuracy']:.2%}; "
+        f"saved to {folder}"
+    )
+    return 0

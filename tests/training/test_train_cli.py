@@ -56,8 +56,3 @@ def test_eval_subparser_can_join_an_existing_eval_command():
     ev = sub.add_parser("eval").add_subparsers(dest="eval_command")
     eval_iit.add_subparser(ev)
     assert parser.parse_args(["eval", "iit", "-i", "3", "--run", "7"]).run == "7"
-
-
-def test_train_ioi_is_pending(capsys):
-    assert _main(["train", "ioi"]) == 2
-    assert "not implemented yet" in capsys.readouterr().err

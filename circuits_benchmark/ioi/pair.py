@@ -1,0 +1,242 @@
+"""The IOI model pair: the HL algorithm, the LL transformer, the three SIIT losses and the metrics.
+
+Like `training.ModelPair`, but the HL model is `IOIHighLevel`
+and outputs are compared at each prompt's answer position: cross-entropy against the HL argmax
+(where the HL output has a unique maximum). In `next_token` mode the behaviour loss also trains
+the LL model to predict the next template token at every earlier position (language-model style).
+Heads are patched at `hook_z` (the same effect as patching their `hook_result`), which lets training
+run in `fast_mode` (no per-head results or split q/k/v inputs).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformer_lens import HookedTransformer
+
+from circuits_benchmark.ioi.data import IOIBatch
+from circuits_benchmark.ioi.hl_model import IOIHighLevel
+from circuits_benchmark.tracr_compat.alignment import Component
+from circuits_benchmark.training.correspondence import Correspondence, HLNode
+from circuits_benchmark.training.pair import STRICT_SAMPLING
+
+MIN_MARGIN = 0.5
+"""An HL output whose two largest logits differ by less than this has no defined answer (a tie)."""
+
+
+def patch_site(c: Component) -> str:
+    """Hook patched for a component: a head's `hook_z` (same effect as its `hook_result`, without
+    materialising per-head results), an MLP's `hook_mlp_out`."""
+    if c.kind == "head":
+        return f"blocks.{c.layer}.attn.hook_z"
+    if c.kind == "mlp":
+        return c.hook_name
+    raise ValueError(f"cannot intervene on component {c.name} (only heads and MLPs)")
+
+
+def group_sites(components: Sequence[Component]) -> dict[str, Optional[list[int]]]:
+    """hook -> head indices to patch (None: the whole activation)."""
+    groups: dict[str, Optional[list[int]]] = {}
+    for c in components:
+        if c.kind == "head":
+            heads = groups.setdefault(patch_site(c), [])
+            if heads is not None and c.head not in heads:
+                heads.append(c.head)
+        else:
+            groups[patch_site(c)] = None
+    return groups
+
+
+@torch.no_grad()
+def source_cache(model: HookedTransformer, tokens: torch.Tensor, components: Sequence[Component]) -> dict[str, torch.Tensor]:
+    """Detached activations at the patch sites of `components` on `tokens`."""
+    names = set(group_sites(components))
+    cache: dict[str, torch.Tensor] = {}
+
+    def save(act: torch.Tensor, hook) -> None:
+        cache[hook.name] = act.detach()
+
+    model.run_with_hooks(tokens, fwd_hooks=[(n, save) for n in names])
+    return cache
+
+
+def patch_hooks(components: Sequence[Component], cache: dict[str, torch.Tensor]) -> list[tuple[str, Callable]]:
+    hooks = []
+    for name, heads in group_sites(components).items():
+        src = cache[name]
+
+        def hook(act: torch.Tensor, hook, src=src, heads=heads) -> torch.Tensor:
+            if heads is None:
+                return src
+            act = act.clone()
+            act[:, :, heads] = src[:, :, heads]
+            return act
+
+        hooks.append((name, hook))
+    return hooks
+
+
+def run_patched(model: HookedTransformer, base: torch.Tensor, source: torch.Tensor, components: Sequence[Component],
+                cache: Optional[dict[str, torch.Tensor]] = None) -> torch.Tensor:
+    """Logits on `base` with `components` set to their values on `source` (or from a precomputed `cache`)."""
+    if not components:
+        return model(base)
+    cache = cache if cache is not None else source_cache(model, source, components)
+    return model.run_with_hooks(base, fwd_hooks=patch_hooks(components, cache))
+
+
+@contextmanager
+def fast_mode(model: HookedTransformer) -> Iterator[HookedTransformer]:
+    """Turn off per-head results and split q/k/v inputs (4x faster; only the patching engine needs them)."""
+    saved = (model.cfg.use_attn_result, model.cfg.use_split_qkv_input)
+    model.cfg.use_attn_result = model.cfg.use_split_qkv_input = False
+    try:
+        yield model
+    finally:
+        model.cfg.use_attn_result, model.cfg.use_split_qkv_input = saved
+
+
+def at_answer(logits: torch.Tensor, batch: IOIBatch) -> torch.Tensor:
+    """`[n, vocab]` logits at each prompt's answer position."""
+    return logits[torch.arange(logits.shape[0], device=logits.device), batch.answer_pos.to(logits.device)]
+
+
+def defined(hl_answer: torch.Tensor) -> torch.Tensor:
+    """Boolean `[n]`: the HL answer is a unique maximum."""
+    top = hl_answer.topk(2, dim=-1).values
+    return (top[:, 0] - top[:, 1]) > MIN_MARGIN
+
+
+@dataclass
+class IOIPair:
+    """HL IOI algorithm, LL model and their correspondence.
+
+    `strict_sampling`: non-circuit nodes the strict loss ablates per step: "one" (default), "all" or
+    "random-subset".
+    """
+
+    hl_model: IOIHighLevel
+    ll_model: HookedTransformer
+    corr: Correspondence
+    next_token: bool = False
+    strict_sampling: str = "one"
+    rng: Optional[np.random.Generator] = None
+
+    def __post_init__(self) -> None:
+        if self.strict_sampling not in STRICT_SAMPLING:
+            raise ValueError(f"strict sampling must be one of {STRICT_SAMPLING}, not {self.strict_sampling!r}")
+        if self.rng is None:
+            self.rng = np.random.default_rng(0)
+        self.hl_model.to(next(self.ll_model.parameters()).device)
+
+    # ------------------------------------------------------------ comparisons
+    @staticmethod
+    def answer_loss(ll_answer: torch.Tensor, hl_answer: torch.Tensor) -> torch.Tensor:
+        keep = defined(hl_answer)
+        if not keep.any():
+            return ll_answer.sum() * 0.0
+        return F.cross_entropy(ll_answer[keep], hl_answer[keep].argmax(-1))
+
+    @staticmethod
+    def answer_correct(ll_answer: torch.Tensor, hl_answer: torch.Tensor) -> torch.Tensor:
+        keep = defined(hl_answer)
+        return (ll_answer.argmax(-1) == hl_answer.argmax(-1))[keep]
+
+    # ------------------------------------------------------------ forward runs
+    @torch.no_grad()
+    def hl_answer(self, batch: IOIBatch) -> torch.Tensor:
+        return at_answer(self.hl_model(batch.tokens), batch)
+
+    @torch.no_grad()
+    def hl_intervened(self, base: IOIBatch, source: IOIBatch, node: HLNode) -> torch.Tensor:
+        return at_answer(self.hl_model.intervene(base.tokens, source.tokens, node.label), base)
+
+    def ll_logits(self, batch: IOIBatch) -> torch.Tensor:
+        return self.ll_model(batch.tokens)
+
+    def ll_intervened(self, base: IOIBatch, source: IOIBatch, components: Sequence[Component],
+                      cache: Optional[dict[str, torch.Tensor]] = None) -> torch.Tensor:
+        """LL answer logits on `base` with `components` taken from the run on `source` (or from `cache`)."""
+        return at_answer(run_patched(self.ll_model, base.tokens, source.tokens, list(components), cache), base)
+
+    # ------------------------------------------------------------------ losses
+    def sample_hl_node(self) -> HLNode:
+        return self.corr.hl_nodes[int(self.rng.integers(len(self.corr.hl_nodes)))]
+
+    def sample_strict_nodes(self) -> list[Component]:
+        nodes = self.corr.non_circuit_components
+        if not nodes:
+            return []
+        if self.strict_sampling == "one":
+            return [nodes[int(self.rng.integers(len(nodes)))]]
+        if self.strict_sampling == "all":
+            return list(nodes)
+        keep = self.rng.random(len(nodes)) < 0.5
+        return [n for n, k in zip(nodes, keep) if k]
+
+    def iit_loss(self, base: IOIBatch, source: IOIBatch, node: Optional[HLNode] = None) -> torch.Tensor:
+        node = node or self.sample_hl_node()
+        return self.answer_loss(self.ll_intervened(base, source, node.components), self.hl_intervened(base, source, node))
+
+    def strict_loss(self, base: IOIBatch, source: IOIBatch, nodes: Optional[Sequence[Component]] = None) -> torch.Tensor:
+        nodes = self.sample_strict_nodes() if nodes is None else list(nodes)
+        return self.answer_loss(self.ll_intervened(base, source, nodes), self.hl_answer(base))
+
+    def behavior_loss(self, base: IOIBatch) -> torch.Tensor:
+        logits = self.ll_logits(base)
+        loss = self.answer_loss(at_answer(logits, base), self.hl_answer(base))
+        if self.next_token:
+            prefix = base.prefix_mask()
+            loss = loss + F.cross_entropy(logits[prefix], base.next_tokens[prefix])
+        return loss
+
+    # ----------------------------------------------------------------- metrics
+    @torch.no_grad()
+    def evaluate(self, base: IOIBatch, source: IOIBatch, batch_size: int = 1000) -> dict[str, float]:
+        """IIA (mean over HL nodes), strict accuracy (mean over non-circuit nodes ablated alone), accuracy,
+        circuit accuracy (all non-circuit nodes ablated at once), logit difference IO - S, and in
+        next-token mode the next-token accuracy before the answer."""
+        was_training = self.ll_model.training
+        self.ll_model.eval()
+        sums: dict[str, float] = {}
+        counts: dict[str, float] = {}
+
+        def add(key: str, values: torch.Tensor) -> None:
+            sums[key] = sums.get(key, 0.0) + values.float().sum().item()
+            counts[key] = counts.get(key, 0.0) + values.numel()
+
+        outside = self.corr.non_circuit_components
+        everything = self.corr.all_components
+        for start in range(0, len(base), batch_size):
+            idx = torch.arange(start, min(start + batch_size, len(base)))
+            b, s = base[idx], source[idx]
+            hl = self.hl_answer(b)
+            cache = source_cache(self.ll_model, s.tokens, everything)
+            logits = self.ll_logits(b)
+            ll = at_answer(logits, b)
+            add("accuracy", self.answer_correct(ll, hl))
+            rows = torch.arange(len(b), device=ll.device)
+            add("logit_diff", ll[rows, b.io] - ll[rows, b.s])
+            if self.next_token:
+                prefix = b.prefix_mask()
+                add("next_token_accuracy", logits.argmax(-1)[prefix] == b.next_tokens[prefix])
+            for node in self.corr.hl_nodes:
+                add(f"iia/{node.label}", self.answer_correct(self.ll_intervened(b, s, node.components, cache),
+                                                             self.hl_intervened(b, s, node)))
+            for comp in outside:
+                add(f"strict/{comp.name}", self.answer_correct(self.ll_intervened(b, s, [comp], cache), hl))
+            add("circuit_accuracy", self.answer_correct(self.ll_intervened(b, s, outside, cache), hl))
+        self.ll_model.train(was_training)
+        rates = {k: sums[k] / max(counts[k], 1.0) for k in sums}
+        iia = [v for k, v in rates.items() if k.startswith("iia/")]
+        strict = [v for k, v in rates.items() if k.startswith("strict/")]
+        return {
+            "iia": float(np.mean(iia)) if iia else 1.0,
+            "strict_accuracy": float(np.mean(strict)) if strict else 1.0,
+            **rates,
+        }

@@ -1,0 +1,101 @@
+"""IOI SIIT training improves IIA, stores in the InterpBench layout, and runs from the CLI."""
+
+import argparse
+
+import pytest
+import torch
+
+from circuits_benchmark.ioi import (
+    IOITrainConfig, config_from_meta, evaluate_ioi_model, generate_prompts, ioi_task, ioi_true_edges,
+    load_ioi_model, save_ioi_result, train_ioi,
+)
+from circuits_benchmark.ioi.pair import fast_mode, run_patched
+from circuits_benchmark.training import load_ll_model
+
+
+def _tiny(**kw):
+    base = dict(n_layers=3, n_heads=2, d_model=32, heads_per_node=1, epochs=3, n_train=384, n_test=128,
+                batch_size=64, lr=3e-3, seed=0, device="cpu", early_stop=False)
+    base.update(kw)
+    return IOITrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return train_ioi(_tiny(), progress=False)
+
+
+def test_short_training_improves_iia(trained):
+    before = train_ioi(_tiny(epochs=0), progress=False).ll_model
+    config = _tiny()
+    iia_before = evaluate_ioi_model(before, config, n=200, seed=1)["iia"]
+    after = trained.final_metrics
+    assert trained.epochs_run == 3 and len(trained.history) == 3
+    assert after["iia"] > iia_before + 0.1
+    assert after["iit_loss"] > 0 and after["strict_loss"] > 0 and after["behavior_loss"] > 0
+    assert {"iia/duplicate", "iia/s_inhibition", "iia/name_mover", "strict_accuracy", "accuracy",
+            "circuit_accuracy"} <= set(after)
+    # training leaves the model with the hooks the patching engine needs
+    assert trained.ll_model.cfg.use_attn_result and trained.ll_model.cfg.use_split_qkv_input
+
+
+def test_hook_z_patching_equals_result_patching(trained):
+    """Patching a head at hook_z (fast mode) equals patching its hook_result (what the graph engine sees)."""
+    from circuits_benchmark.training.pair import run_patched as run_patched_result
+
+    model = trained.ll_model
+    base, source = generate_prompts(16, 0).tokens, generate_prompts(16, 1).tokens
+    comps = list(trained.pair.corr.hl_nodes[1].components) + [trained.pair.corr.non_circuit_components[-1]]
+    want = run_patched_result(model, base, source, comps, None, None)
+    with fast_mode(model):
+        got = run_patched(model, base, source, comps)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert not torch.allclose(got, model(base), atol=1e-3)
+
+
+def test_store_round_trip(trained, tmp_path):
+    folder = save_ioi_result(trained, tmp_path)
+    assert folder == tmp_path / "ioi"
+    assert {"ll_model_510.pth", "ll_model_cfg_510.pkl", "meta_510.json", "edges.json"} <= {p.name for p in folder.iterdir()}
+    stored = load_ll_model("ioi", "510", tmp_path, device="cpu")
+    tokens = generate_prompts(8, 3).tokens
+    assert torch.equal(stored.model(tokens), trained.ll_model(tokens))
+    assert stored.edges == ioi_true_edges(trained.pair.corr)
+    assert stored.meta["epochs_run"] == 3 and stored.meta["hl_nodes"]["duplicate"] == ["blocks.0.attn.hook_result[0]"]
+    assert config_from_meta(stored.meta) == trained.config
+    assert torch.equal(load_ioi_model("510", tmp_path).model(tokens), stored.model(tokens))
+
+
+def test_ioi_task_scores_at_the_answer(trained):
+    task = ioi_task(trained.ll_model, n=16)
+    assert (task.positions.sum(1) == 1).all()
+    assert not torch.equal(task.clean_tokens, task.corrupted_tokens)
+    assert float(task.metric(task.clean_logits)) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_next_token_mode_trains_the_prefix():
+    result = train_ioi(_tiny(next_token=True, epochs=2, n_train=256), progress=False)
+    first, last = result.history[0], result.history[-1]
+    assert "next_token_accuracy" in last and result.config.case_id == "ioi_next_token"
+    assert last["behavior_loss"] < first["behavior_loss"]
+
+
+def test_early_stop_and_time_limit():
+    result = train_ioi(_tiny(epochs=3, n_train=64, early_stop=True, early_stop_threshold=0.0), progress=False)
+    assert result.stopped_early and result.epochs_run == 1
+    result = train_ioi(_tiny(epochs=3, n_train=64, max_seconds=0.0), progress=False)
+    assert not result.stopped_early and result.epochs_run == 1
+
+
+def test_cli_train_ioi(tmp_path, capsys):
+    from circuits_benchmark.commands import train
+
+    parser = argparse.ArgumentParser(prog="main.py")
+    train.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["train", "ioi", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--n-layers", "4",
+                              "--n-heads", "2", "--d-model", "16", "--heads-per-node", "1", "--include-mlp",
+                              "--device", "cpu", "--output-dir", str(tmp_path), "--no-progress"])
+    assert args.func(args) == 0
+    assert "ioi [run 510]" in capsys.readouterr().out
+    stored = load_ll_model("ioi", "510", tmp_path)
+    assert stored.meta["training_args"]["include_mlp"] and "input->m0" in stored.edges
