@@ -22,8 +22,9 @@ from transformer_lens import HookedTransformer
 from circuits_benchmark.ioi.data import IOIBatch
 from circuits_benchmark.ioi.hl_model import IOIHighLevel
 from circuits_benchmark.tracr_compat.alignment import Component
-from circuits_benchmark.training.correspondence import Correspondence, HLNode
+from circuits_benchmark.training.correspondence import Correspondence, HLNode, group_by_hook
 from circuits_benchmark.training.pair import STRICT_SAMPLING
+from circuits_benchmark.training.pair import patch_hooks as shared_patch_hooks
 
 MIN_MARGIN = 0.5
 """An HL output whose two largest logits differ by less than this has no defined answer (a tie)."""
@@ -41,15 +42,7 @@ def patch_site(c: Component) -> str:
 
 def group_sites(components: Sequence[Component]) -> dict[str, Optional[list[int]]]:
     """hook -> head indices to patch (None: the whole activation)."""
-    groups: dict[str, Optional[list[int]]] = {}
-    for c in components:
-        if c.kind == "head":
-            heads = groups.setdefault(patch_site(c), [])
-            if heads is not None and c.head not in heads:
-                heads.append(c.head)
-        else:
-            groups[patch_site(c)] = None
-    return groups
+    return group_by_hook(components, patch_site)
 
 
 @torch.no_grad()
@@ -66,19 +59,8 @@ def source_cache(model: HookedTransformer, tokens: torch.Tensor, components: Seq
 
 
 def patch_hooks(components: Sequence[Component], cache: dict[str, torch.Tensor]) -> list[tuple[str, Callable]]:
-    hooks = []
-    for name, heads in group_sites(components).items():
-        src = cache[name]
-
-        def hook(act: torch.Tensor, hook, src=src, heads=heads) -> torch.Tensor:
-            if heads is None:
-                return src
-            act = act.clone()
-            act[:, :, heads] = src[:, :, heads]
-            return act
-
-        hooks.append((name, hook))
-    return hooks
+    """Hooks writing the source values of `components` at their IOI patch sites."""
+    return shared_patch_hooks(components, cache, patch_site)
 
 
 def run_patched(model: HookedTransformer, base: torch.Tensor, source: torch.Tensor, components: Sequence[Component],

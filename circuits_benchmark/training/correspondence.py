@@ -10,7 +10,7 @@ circuit: the strict (SIIT) loss resample-ablates those.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 from circuits_benchmark.tracr_compat.alignment import Component, TracrAlignment
 
@@ -78,19 +78,25 @@ class Correspondence:
         return [c for c in self.all_components if c not in inside]
 
 
-def group_by_hook(components: Iterable[Component]) -> dict[str, list[int] | None]:
-    """hook name -> head indices to patch (None: the whole activation, for MLPs)."""
+def group_by_hook(
+    components: Iterable[Component], site: Optional[Callable[[Component], str]] = None
+) -> dict[str, list[int] | None]:
+    """hook name -> head indices to patch (None: the whole activation, for MLPs).
+
+    `site` picks the hook patched for a component (default: its output hook, `Component.hook_name`).
+    """
     groups: dict[str, list[int] | None] = {}
     for c in components:
+        if c.kind not in ("head", "mlp"):
+            raise ValueError(f"cannot intervene on component {c.name} (only heads and MLPs)")
+        name = site(c) if site else c.hook_name
         if c.kind == "head":
-            heads = groups.setdefault(c.hook_name, [])
+            heads = groups.setdefault(name, [])
             assert heads is not None
             if c.head not in heads:
                 heads.append(c.head)
-        elif c.kind == "mlp":
-            groups[c.hook_name] = None
         else:
-            raise ValueError(f"cannot intervene on component {c.name} (only heads and MLPs)")
+            groups[name] = None
     return groups
 
 

@@ -29,10 +29,14 @@ UNDEFINED_BELOW = 0.5
 """A categorical HL output whose largest logit is below this is a RASP None (Tracr writes ~0 everywhere)."""
 
 
-def patch_hooks(components: Sequence[Component], source_cache: dict[str, torch.Tensor]) -> list[tuple[str, Callable]]:
-    """Forward hooks that write the source-run values of `components` into the current run."""
+def patch_hooks(
+    components: Sequence[Component], source_cache: dict[str, torch.Tensor],
+    site: Optional[Callable[[Component], str]] = None,
+) -> list[tuple[str, Callable]]:
+    """Forward hooks that write the source-run values of `components` into the current run
+    (at the hooks `site` picks; default: each component's output hook)."""
     hooks = []
-    for hook_name, heads in group_by_hook(components).items():
+    for hook_name, heads in group_by_hook(components, site).items():
         source = source_cache[hook_name]
 
         def hook(act: torch.Tensor, hook, source=source, heads=heads) -> torch.Tensor:
