@@ -24,11 +24,7 @@ def _add_iit_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-i", "--case", required=True, help="case id(s), comma separated (see `main.py cases`)")
     p.add_argument("--model-pair", choices=["strict", "iit", "behavior"], default="strict",
                    help="strict = SIIT (IIT + strict + behaviour), iit = no strict loss, behavior = behaviour only")
-    p.add_argument("-iit", "--iit-weight", type=float, default=1.0, help="IIT loss weight (default 1)")
-    p.add_argument("-s", "--strict-weight", type=float, default=0.4, help="strict (SIIT) loss weight (default 0.4)")
-    p.add_argument("-b", "--behavior-weight", type=float, default=1.0, help="behaviour loss weight (default 1)")
-    p.add_argument("--strict-sampling", choices=["one", "all", "random-subset"], default="one",
-                   help="non-circuit nodes ablated per step by the strict loss (default: one at random)")
+    _add_loss_args(p, strict_sampling="one", sampling_help="one at random")
     p.add_argument("--single-loss", action="store_true", help="one optimiser step on the summed losses")
     p.add_argument("--epochs", type=int, default=500)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -42,11 +38,7 @@ def _add_iit_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-heads", type=int, default=None, help="default: the Tracr model's")
     p.add_argument("--act-fn", default="gelu")
     p.add_argument("--atol", type=float, default=0.05, help="tolerance of numerical outputs")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for tiny models)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output-dir", default=str(DEFAULT_ROOT), help=f"model store root (default {DEFAULT_ROOT})")
-    p.add_argument("--run", default=None, help="run name (default InterpBench's weight id, 510 for 1/0.4/1)")
+    _add_run_args(p)
     p.add_argument("--early-stop", action=argparse.BooleanOptionalAction, default=True,
                    help="stop when IIA, strict accuracy and accuracy reach 100%% (default on)")
     p.add_argument("--max-minutes", type=float, default=None, help="time limit per case")
@@ -95,11 +87,7 @@ def _add_ioi_parser(sub: argparse._SubParsersAction) -> None:
                    help="also train next-token prediction at every template position (stored as ioi_next_token)")
     p.add_argument("--include-mlp", action="store_true", help="align the HL `names` node to MLP 0 (adds it to the circuit)")
     p.add_argument("--heads-per-node", type=int, default=2, help="LL heads per HL head node (default 2)")
-    p.add_argument("-iit", "--iit-weight", type=float, default=1.0, help="IIT loss weight (default 1)")
-    p.add_argument("-s", "--strict-weight", type=float, default=0.4, help="strict (SIIT) loss weight (default 0.4)")
-    p.add_argument("-b", "--behavior-weight", type=float, default=1.0, help="behaviour loss weight (default 1)")
-    p.add_argument("--strict-sampling", choices=["one", "all", "random-subset"], default="random-subset",
-                   help="non-circuit nodes ablated per step by the strict loss (default: a random subset)")
+    _add_loss_args(p, strict_sampling="random-subset", sampling_help="a random subset")
     p.add_argument("--epochs", type=int, default=500)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=256)
@@ -109,11 +97,7 @@ def _add_ioi_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-layers", type=int, default=6)
     p.add_argument("--n-heads", type=int, default=4)
     p.add_argument("--no-layernorm", action="store_true", help="no LayerNorm (default: pre-LN)")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output-dir", default=str(DEFAULT_ROOT), help=f"model store root (default {DEFAULT_ROOT})")
-    p.add_argument("--run", default=None, help="run name (default InterpBench's weight id, 510 for 1/0.4/1)")
+    _add_run_args(p)
     p.add_argument("--early-stop", action=argparse.BooleanOptionalAction, default=True,
                    help="stop when IIA, strict accuracy and accuracy reach 99%% (default on)")
     p.add_argument("--max-minutes", type=float, default=None, help="time limit")
@@ -143,3 +127,21 @@ def run_ioi(args: argparse.Namespace) -> int:
         f"saved to {folder}"
     )
     return 0
+
+
+def _add_loss_args(p: argparse.ArgumentParser, strict_sampling: str, sampling_help: str) -> None:
+    """Loss weights (InterpBench's -iit 1 -s 0.4 -b 1) and how the strict loss samples nodes."""
+    p.add_argument("-iit", "--iit-weight", type=float, default=1.0, help="IIT loss weight (default 1)")
+    p.add_argument("-s", "--strict-weight", type=float, default=0.4, help="strict (SIIT) loss weight (default 0.4)")
+    p.add_argument("-b", "--behavior-weight", type=float, default=1.0, help="behaviour loss weight (default 1)")
+    p.add_argument("--strict-sampling", choices=["one", "all", "random-subset"], default=strict_sampling,
+                   help=f"non-circuit nodes ablated per step by the strict loss (default: {sampling_help})")
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    """Device, threads, seed and where the model is stored."""
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for tiny models)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output-dir", default=str(DEFAULT_ROOT), help=f"model store root (default {DEFAULT_ROOT})")
+    p.add_argument("--run", default=None, help="run name (default InterpBench's weight id, 510 for 1/0.4/1)")
