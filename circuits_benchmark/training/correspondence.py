@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Sequence
 
+import numpy as np
+
 from circuits_benchmark.tracr_compat.alignment import Component, TracrAlignment
 
 INTERVENABLE_KINDS = ("head", "mlp")
@@ -76,6 +78,22 @@ class Correspondence:
         """LL heads and MLPs aligned to no HL node (resample-ablated by the strict loss)."""
         inside = set(self.circuit_components)
         return [c for c in self.all_components if c not in inside]
+
+    def sample_hl_node(self, rng: np.random.Generator) -> HLNode:
+        """One HL node, uniformly: the node the IIT loss intervenes on this step."""
+        return self.hl_nodes[int(rng.integers(len(self.hl_nodes)))]
+
+    def sample_strict_components(self, rng: np.random.Generator, sampling: str) -> list[Component]:
+        """The non-circuit components the strict loss ablates: `one` at random, `all`, or a random subset."""
+        nodes = self.non_circuit_components
+        if not nodes:
+            return []
+        if sampling == "one":
+            return [nodes[int(rng.integers(len(nodes)))]]
+        if sampling == "all":
+            return list(nodes)
+        keep = rng.random(len(nodes)) < 0.5
+        return [n for n, k in zip(nodes, keep) if k]
 
 
 def group_by_hook(

@@ -171,18 +171,10 @@ class ModelPair:
 
     # ------------------------------------------------------------------ losses
     def sample_hl_node(self) -> HLNode:
-        return self.corr.hl_nodes[int(self.rng.integers(len(self.corr.hl_nodes)))]
+        return self.corr.sample_hl_node(self.rng)
 
     def sample_strict_nodes(self) -> list[Component]:
-        nodes = self.corr.non_circuit_components
-        if not nodes:
-            return []
-        if self.strict_sampling == "one":
-            return [nodes[int(self.rng.integers(len(nodes)))]]
-        if self.strict_sampling == "all":
-            return list(nodes)
-        keep = self.rng.random(len(nodes)) < 0.5
-        return [n for n, k in zip(nodes, keep) if k]
+        return self.corr.sample_strict_components(self.rng, self.strict_sampling)
 
     def iit_loss(self, base: torch.Tensor, source: torch.Tensor, node: Optional[HLNode] = None) -> torch.Tensor:
         """Interchange-intervention loss on one HL node (random if not given)."""
