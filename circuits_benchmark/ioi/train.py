@@ -25,7 +25,7 @@ from circuits_benchmark.ioi.pair import IOIPair, fast_mode
 from circuits_benchmark.training.ll_model import build_ll_model
 from circuits_benchmark.training.pair import STRICT_SAMPLING
 from circuits_benchmark.training.store import DEFAULT_ROOT, StoredModel, load_ll_model, save_ll_model
-from circuits_benchmark.training.trainer import seed_everything
+from circuits_benchmark.training.trainer import interp_bench_run_name, seed_everything
 from circuits_benchmark.utils.device import resolve_device
 
 IOI_CASE = "ioi"
@@ -80,8 +80,7 @@ class IOITrainConfig:
         return IOI_NEXT_TOKEN_CASE if self.next_token else IOI_CASE
 
     def run_name(self) -> str:
-        """InterpBench's run id: int(10 * iit + 100 * behaviour + 1000 * strict), 510 by default."""
-        return str(int(round(10 * self.iit_weight + 100 * self.behavior_weight + 1000 * self.strict_weight)))
+        return interp_bench_run_name(self.iit_weight, self.strict_weight, self.behavior_weight)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -88,12 +88,15 @@ class TrainConfig:
         return float(self.iit_weight), float(self.strict_weight), float(self.behavior_weight)
 
     def run_name(self) -> str:
-        """InterpBench's run id: int(10 * iit + 100 * behaviour + 1000 * strict), e.g. 510 by default."""
-        iit, strict, behavior = self.effective_weights()
-        return str(int(round(10 * iit + 100 * behavior + 1000 * strict)))
+        return interp_bench_run_name(*self.effective_weights())
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def interp_bench_run_name(iit: float, strict: float, behavior: float) -> str:
+    """InterpBench's run id: int(10 * iit + 100 * behaviour + 1000 * strict), e.g. 510 for 1 / 0.4 / 1."""
+    return str(int(round(10 * iit + 100 * behavior + 1000 * strict)))
 
 
 @dataclass
