@@ -1,0 +1,18 @@
+"""Case 60: increment."""
+
+from __future__ import annotations
+
+from tracr.rasp import rasp
+
+from circuits_benchmark.cases import vocabs
+from circuits_benchmark.cases.registry import tracr_case
+
+
+@tracr_case(
+    "60",
+    "Each element plus one.",
+    vocab=vocabs.int_numbers(),
+    max_seq_len=vocabs.DEFAULT_MAX_SEQ_LEN,
+)
+def increment() -> rasp.SOp:
+    return rasp.Map(lambda x: x + 1, rasp.tokens).named("increment")

@@ -1,0 +1,18 @@
+"""Case 68: round up to a multiple of three."""
+
+from __future__ import annotations
+
+from tracr.rasp import rasp
+
+from circuits_benchmark.cases import vocabs
+from circuits_benchmark.cases.registry import tracr_case
+
+
+@tracr_case(
+    "68",
+    "Each element rounded up to the nearest multiple of three.",
+    vocab=vocabs.int_numbers(),
+    max_seq_len=vocabs.DEFAULT_MAX_SEQ_LEN,
+)
+def increment_to_multiple_of_three() -> rasp.SOp:
+    return rasp.Map(lambda x: x + (3 - x % 3) % 3, rasp.tokens).named("increment_to_multiple_of_three")
