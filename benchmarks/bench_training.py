@@ -1,82 +1,81 @@
-"""Train SIIT models for case 3 and other cases on CPU; print epochs, seconds and final metrics per case.
+"""Train SIIT models for a spread of cases, one CPU thread each; print time and the quality gate per case.
 
-    python benchmarks/bench_training.py                       # default cases
+    python benchmarks/bench_training.py                                   # default cases, default recipe
+    python benchmarks/bench_training.py --recipes one,one+all --workers 2  # compare strict samplings
     python benchmarks/bench_training.py --cases 3,14 --max-minutes 5 --output-dir /tmp/models
 
-Runs the cases one after another (one training at a time, one CPU thread each).
+Each (case, recipe) trains with `main.py train iit`'s defaults (InterpBench's recipe) except the
+strict sampling named by the recipe, through the project's runner (`--workers` processes, one
+thread each), and is gated on 1,000 fresh pairs. Models go to `--output-dir/{recipe}` (a temporary
+folder by default, so nothing is skipped).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import statistics
 import sys
-import time
+import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from circuits_benchmark.cases import get_case  # noqa: E402
-from circuits_benchmark.training import TrainConfig, save_result, train  # noqa: E402
+from circuits_benchmark.bench.executors import run_jobs  # noqa: E402
+from circuits_benchmark.bench.jobs import TrainJob  # noqa: E402
+from circuits_benchmark.training import TrainConfig  # noqa: E402
+from circuits_benchmark.training.manifest import manifest_rows  # noqa: E402
 
-# numerical 2 layers; numerical 2 layers / 2 heads; categorical 1 layer (attention + MLP);
-# categorical 1 layer (selector width); categorical 1 layer (shift + map); categorical 3 layers / 2 heads
-DEFAULT_CASES = "3,4,1,14,13,12"
+# numerical 2 layers x 1 head; categorical 1 layer (shift + map); 3 layers x 2 heads; selector width;
+# 8 layers x 4 heads (shuffle-Dyck); compressed residual; a sort; a words case
+DEFAULT_CASES = "3,1,12,14,5,18,38,34"
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cases", default=DEFAULT_CASES)
-    p.add_argument("--epochs", type=int, default=300)
-    p.add_argument("--max-minutes", type=float, default=8.0, help="time limit per case")
-    p.add_argument("--n-train", type=int, default=4000)
-    p.add_argument("--n-test", type=int, default=500)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--d-model", type=int, default=None)
+    p.add_argument("--recipes", default="one", help="strict samplings to compare, comma separated")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--max-minutes", type=float, default=10.0, help="time limit per case")
+    p.add_argument("--n-train", type=int, default=TrainConfig.n_train)
+    p.add_argument("--workers", type=int, default=1, help="trainings in parallel (one thread each)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None)
-    p.add_argument("--output-dir", default=None, help="also store the models here")
-    p.add_argument("--json", default=None, help="write the table as JSON here")
+    p.add_argument("--output-dir", default=None, help="store the models under DIR/{recipe} (default: a temp dir)")
     args = p.parse_args()
 
-    rows = []
-    for case_id in [c.strip() for c in args.cases.split(",") if c.strip()]:
-        case = get_case(case_id)
-        config = TrainConfig(
-            epochs=args.epochs, n_train=args.n_train, n_test=args.n_test, batch_size=args.batch_size,
-            lr=args.lr, d_model=args.d_model, seed=args.seed, device=args.device,
-            max_seconds=args.max_minutes * 60,
-        )
-        start = time.perf_counter()
-        result = train(case, config, progress=False)
-        m = result.final_metrics
-        cfg = result.compiled.model.cfg
-        row = {
-            "case": case_id, "kind": case.output_kind, "layers": cfg.n_layers, "heads": cfg.n_heads,
-            "epochs": result.epochs_run, "early_stop": result.stopped_early,
-            "train_s": round(result.seconds, 1), "total_s": round(time.perf_counter() - start, 1),
-            "iia": m["iia"], "strict_acc": m["strict_accuracy"], "acc": m["accuracy"],
-            "circuit_acc": m["circuit_accuracy"],
-        }
-        rows.append(row)
-        if args.output_dir:
-            save_result(result, args.output_dir)
-        print(json.dumps(row), flush=True)
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    root = Path(args.output_dir or tempfile.mkdtemp(prefix="bench_training_"))
+    jobs = []
+    for recipe in recipes:
+        config = TrainConfig(strict_sampling=recipe, epochs=args.epochs, n_train=args.n_train, seed=args.seed,
+                             device="cpu", max_seconds=60 * args.max_minutes)
+        jobs += [TrainJob(c, str(root / recipe.replace("+", "_")), None, asdict(config)) for c in cases]
+    outcomes = run_jobs(jobs, args.workers, desc="train")
+    failures = [o for o in outcomes if not o.ok]
+    for o in failures:
+        print(f"FAILED {o.label}: {o.error.splitlines()[0]}")
 
-    print()
-    print(f"{'case':>5} {'kind':12} {'L':>2} {'H':>2} {'epochs':>6} {'stop':>5} {'train s':>8} "
-          f"{'IIA':>7} {'strict':>7} {'acc':>7} {'circuit':>7}")
-    for r in rows:
-        print(f"{r['case']:>5} {r['kind']:12} {r['layers']:>2} {r['heads']:>2} {r['epochs']:>6} "
-              f"{'yes' if r['early_stop'] else 'no':>5} {r['train_s']:>8.1f} {r['iia']:>7.2%} "
-              f"{r['strict_acc']:>7.2%} {r['acc']:>7.2%} {r['circuit_acc']:>7.2%}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
-    ok = all(r["iia"] >= 0.99 and r["strict_acc"] >= 0.99 for r in rows)
-    print(f"\n{'all' if ok else 'NOT all'} cases reach >= 99% IIA and strict accuracy")
-    return 0 if ok else 1
+    print(f"\n{len(cases)} cases x recipes {recipes}, {args.workers} worker(s), one thread each; "
+          f"gate on 1,000 fresh pairs (IIA / strict / accuracy >= 99%), sufficiency = accuracy with every "
+          f"node outside the circuit ablated at once")
+    header = (f"{'recipe':8s} {'case':>4s} {'shape':>6s} {'params':>7s} {'epochs':>6s} {'seconds':>7s}  "
+              f"{'ended by':18s} {'IIA':>6s} {'strict':>6s} {'acc':>6s} {'suff':>6s}  gate")
+    print(header)
+    for recipe in recipes:
+        rows = manifest_rows(root / recipe.replace("+", "_"), TrainConfig().run_name())
+        for r in rows:
+            print(f"{recipe:8s} {r['case']:>4s} {r['n_layers']}x{r['n_heads']:<4d} {r['n_params']:7d} {r['epochs']:6d} "
+                  f"{r['seconds']:7.0f}  {r['stop_reason'][:18]:18s} {r['iia']:6.1%} {r['strict_accuracy']:6.1%} "
+                  f"{r['accuracy']:6.1%} {r['circuit_accuracy']:6.1%}  {'pass' if r['passed'] else 'FAIL'}")
+        if rows:
+            seconds = [r["seconds"] for r in rows]
+            print(f"{recipe:8s} median {statistics.median(seconds):.0f} s, total {sum(seconds):.0f} s; "
+                  f"{sum(r['passed'] for r in rows)}/{len(rows)} pass the gate, "
+                  f"{sum(r['passed'] and r['sufficient'] for r in rows)}/{len(rows)} also >= 95% sufficiency")
+    print(f"models under {root}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

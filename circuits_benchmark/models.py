@@ -5,16 +5,15 @@
   (``{root}/{case}/ll_model_{run}.pth``, written by ``main.py train iit``), with the case's
   compiled model alongside for its encoding and data.
 * ``load_checkpoint_model(checkpoint, config)`` + ``task_from_token_file(model, tokens)``: any
-  HookedTransformer (state dict + ``HookedTransformerConfig`` JSON) on user batches stored in a
-  ``.pt`` dict with ``clean_tokens``, ``corrupted_tokens`` (``[N, pos]`` integer tensors) and
-  optionally ``clean_mask``, ``corrupted_mask`` (attention masks, 1 = real token), ``positions``
-  (bool ``[N, pos]``, the positions whose outputs count; default: each example's last real token,
-  MIB's convention) and ``is_categorical`` (default: ``d_vocab_out > 1``).
+  HookedTransformer (state dict + ``HookedTransformerConfig`` as JSON or InterpBench's ``.pkl``) on
+  user batches stored in a ``.pt`` dict with ``clean_tokens``, ``corrupted_tokens`` (``[N, pos]``
+  integer tensors) and optionally ``clean_mask``, ``corrupted_mask`` (attention masks, 1 = real
+  token), ``positions`` (bool ``[N, pos]``, the positions whose outputs count; default: each
+  example's last real token, MIB's convention) and ``is_categorical`` (default: ``d_vocab_out > 1``).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -68,23 +67,22 @@ def load_model_for_study(case_id: str, model_kind: str = "tracr", run: Optional[
 
 def load_checkpoint_model(checkpoint: PathLike, config: PathLike,
                           device: Union[str, torch.device] = "cpu") -> HookedTransformer:
-    """A HookedTransformer from a state dict (``.pt`` / ``.pth``) and a config JSON; prepared for patching."""
-    from circuits_benchmark.training.store import cfg_from_dict
+    """A HookedTransformer from a state dict (``.pt`` / ``.pth``) and a config; prepared for patching.
+
+    ``config`` is a ``.json`` of ``HookedTransformerConfig`` fields or a ``.pkl`` holding a dict or a
+    ``HookedTransformerConfig`` object (InterpBench's ``ll_model_cfg.pkl``, TransformerLens 1.x included).
+    Attention buffers older TransformerLens versions saved (``blocks.N.attn.mask`` / ``IGNORE``) are dropped.
+    """
+    from circuits_benchmark.training.store import fit_state_dict, read_cfg_file
 
     checkpoint, config = Path(checkpoint), Path(config)
     for path, what in ((checkpoint, "checkpoint"), (config, "config")):
         if not path.exists():
             raise ModelLoadError(f"{what} file {path} does not exist")
     try:
-        cfg_dict = json.loads(config.read_text())
-    except json.JSONDecodeError as err:
-        raise ModelLoadError(f"config {config} is not valid JSON: {err}") from err
-    if not isinstance(cfg_dict, dict):
-        raise ModelLoadError(f"config {config} must hold a JSON object (HookedTransformerConfig fields)")
-    try:
-        cfg = cfg_from_dict(cfg_dict)
-    except (TypeError, ValueError, AssertionError) as err:
-        raise ModelLoadError(f"config {config} is not a valid HookedTransformerConfig: {err}") from err
+        cfg = read_cfg_file(config)
+    except ValueError as err:
+        raise ModelLoadError(str(err)) from err
     cfg.device = str(device)
     model = HookedTransformer(cfg)
     state = torch.load(checkpoint, map_location=device, weights_only=True)
@@ -92,21 +90,9 @@ def load_checkpoint_model(checkpoint: PathLike, config: PathLike,
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise ModelLoadError(f"checkpoint {checkpoint} must hold a state dict")
-    expected = model.state_dict()
-    params = {name for name, _ in model.named_parameters()}
-    missing = sorted(k for k in params if k not in state)
-    unexpected = sorted(k for k in state if k not in expected)
-    wrong = [f"{k}: checkpoint {tuple(v.shape)} vs config {tuple(expected[k].shape)}"
-             for k, v in state.items() if k in expected and tuple(v.shape) != tuple(expected[k].shape)]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing parameters {missing[:5]}{'...' if len(missing) > 5 else ''}")
-        if unexpected:
-            parts.append(f"unknown keys {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
-        if wrong:
-            parts.append(f"shape mismatches {wrong[:5]}{'...' if len(wrong) > 5 else ''}")
-        raise ModelLoadError(f"checkpoint {checkpoint} does not fit config {config}: " + "; ".join(parts))
+    state, problems = fit_state_dict(model, state)
+    if problems:
+        raise ModelLoadError(f"checkpoint {checkpoint} does not fit config {config}: " + "; ".join(problems))
     model.load_state_dict(state, strict=False)
     model.eval()
     return prepare_model(model)

@@ -26,6 +26,7 @@ from circuits_benchmark.tracr_compat import (
 )
 from circuits_benchmark.tracr_compat.compile import reset_rasp_ids
 from circuits_benchmark.tracr_compat.hooked import build_hooked_transformer, tracr_config, tracr_state_dict
+from circuits_benchmark.utils.atomic import torch_save
 
 
 CONSTANCY_SAMPLES = 256
@@ -57,10 +58,23 @@ class CompiledCase:
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.model(tokens, attention_mask=self.encoding.attention_mask(tokens))
 
+    def alignment_for(self, model_or_cfg: Any) -> TracrAlignment:
+        """The alignment that holds in a model of this shape (a HookedTransformer, its cfg or a graph's cfg).
+
+        The Tracr model, and LL models of its size, keep Tracr's places; InterpBench-shaped LL models
+        (more layers or heads) place some nodes elsewhere (`training.ll_model.PLACEMENT_OVERRIDES`).
+        """
+        from circuits_benchmark.training.ll_model import ll_alignment
+
+        cfg = getattr(model_or_cfg, "cfg", model_or_cfg)
+        hl = self.model.cfg
+        same_size = (cfg.n_layers, cfg.n_heads) == (hl.n_layers, hl.n_heads)
+        return ll_alignment(self.alignment, self.case.case_id, same_size=same_size)
+
     def true_circuit(self, graph: Optional[ComputationalGraph] = None, ablation: str = "patching") -> Circuit:
-        """The ground-truth circuit as a `Circuit` on the model's graph, for the given ablation."""
+        """The ground-truth circuit as a `Circuit` on `graph` (default: the Tracr model's), for the given ablation."""
         graph = graph or ComputationalGraph.from_model(self.model)
-        return Circuit.from_edges(graph, self.alignment.mib_edges(ablation))
+        return Circuit.from_edges(graph, self.alignment_for(graph.cfg).mib_edges(ablation))
 
     @torch.no_grad()
     def run(self, inputs: Sequence[Sequence[Any]]) -> list[list[Any]]:
@@ -106,9 +120,7 @@ def compile_case(
         if use_cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             blob = {"cfg": cfg.to_dict(), "state_dict": state, "encoding": encoding, "alignment": alignment}
-            tmp = path.with_suffix(".tmp")
-            torch.save(blob, tmp)
-            tmp.replace(path)
+            torch_save(blob, path)  # atomic: concurrent workers never read a partial cache file
     cfg.device = str(device)
     model = build_hooked_transformer(cfg, state, device)
     return CompiledCase(case, model, encoding, alignment)

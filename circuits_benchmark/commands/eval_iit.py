@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from circuits_benchmark.commands.arguments import add_device_arg, positive_int
 from circuits_benchmark.training.store import DEFAULT_ROOT, DEFAULT_RUN
 
 
@@ -26,12 +27,29 @@ def add_subparser(eval_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--root", default=str(DEFAULT_ROOT), help=f"model store root (default {DEFAULT_ROOT})")
     p.add_argument("--interp-bench", action="store_true",
                    help="download the published model from the Hugging Face hub (cybershiptrooper/InterpBench)")
-    p.add_argument("-n", "--n-samples", type=int, default=1000, help="(base, source) pairs to evaluate on")
+    p.add_argument("-n", "--n-samples", type=positive_int, default=1000, help="(base, source) pairs to evaluate on")
     p.add_argument("--seed", type=int, default=12_345)
     p.add_argument("--atol", type=float, default=0.05, help="tolerance of numerical outputs")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    add_device_arg(p)
     p.add_argument("--per-node", action="store_true", help="also print IIA per HL node and strict accuracy per LL node")
     p.set_defaults(func=run)
+
+
+def check_fits_case(compiled, ll_cfg) -> None:
+    """Refuse an LL model whose vocabulary or context differ from the case's, or that is smaller than its Tracr model.
+
+    InterpBench's LL models may have more layers and heads than the Tracr model (at least 2 and 4).
+    """
+    hl = compiled.model.cfg
+    case_id = compiled.case.case_id
+    for name in ("d_vocab", "d_vocab_out", "n_ctx"):
+        if getattr(hl, name) != getattr(ll_cfg, name):
+            raise ValueError(f"the stored model does not fit case {case_id}: {name} {getattr(ll_cfg, name)} "
+                             f"vs the Tracr model's {getattr(hl, name)}")
+    for name in ("n_layers", "n_heads"):
+        if getattr(ll_cfg, name) < getattr(hl, name):
+            raise ValueError(f"the stored model does not fit case {case_id}: {name} {getattr(ll_cfg, name)} is "
+                             f"smaller than the Tracr model's {getattr(hl, name)}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,13 +68,7 @@ def run(args: argparse.Namespace) -> int:
         stored = load_ll_model(case.case_id, args.run, args.root, device=device)
         source = str(stored.folder)
     compiled = compile_case(case, device=device)
-    hl, ll = compiled.model.cfg, stored.cfg
-    for name in ("n_layers", "d_vocab", "d_vocab_out", "n_ctx"):
-        if getattr(hl, name) != getattr(ll, name):
-            raise ValueError(
-                f"the stored model does not fit case {case.case_id}: {name} {getattr(ll, name)} vs the Tracr model's "
-                f"{getattr(hl, name)}"
-            )
+    check_fits_case(compiled, stored.cfg)
     metrics = evaluate_model(case, stored.model, n=args.n_samples, seed=args.seed, atol=args.atol, compiled=compiled)
     print(f"case {case.case_id} ({case.output_kind}), model {source}, run {args.run}: {args.n_samples} pairs")
     print(f"  IIA                                   {metrics['iia']:.2%}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from circuits_benchmark.commands.arguments import add_device_arg, non_negative_int, positive_int
 from circuits_benchmark.training.store import DEFAULT_ROOT
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -16,61 +17,127 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _add_iit_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "iit",
-        help="train an LL model on a Tracr case (SIIT by default)",
-        description="Train a low-level HookedTransformer so that its heads/MLPs at the Tracr positions "
-        "implement the case's RASP nodes (IIT), nodes outside the circuit have no effect (strict / SIIT), "
-        "and its outputs equal the Tracr model's (behaviour).",
+        help="train LL models on Tracr cases (SIIT by default)",
+        description="Train a low-level HookedTransformer, shaped as InterpBench shapes it (at least 2 layers and "
+        "4 heads), so that its heads/MLPs at the Tracr positions implement the case's RASP nodes (IIT), nodes "
+        "outside the circuit have no effect (strict / SIIT), and its outputs equal the Tracr model's "
+        "(behaviour). Defaults are InterpBench's. Each model is checked on 1,000 fresh pairs (the quality "
+        "gate: IIA, strict accuracy and accuracy >= 99%%) and stored with the result. With several cases, "
+        "stored models are skipped (so an interrupted run resumes) and a failing case never stops the others.",
     )
-    p.add_argument("-i", "--case", required=True, help="case id(s), comma separated (see `main.py cases`)")
+    p.add_argument("-i", "--case", required=True,
+                   help="case id(s), comma separated, or `all` (every InterpBench case; see `main.py cases`)")
     p.add_argument("--model-pair", choices=["strict", "iit", "behavior"], default="strict",
                    help="strict = SIIT (IIT + strict + behaviour), iit = no strict loss, behavior = behaviour only")
-    _add_loss_args(p, strict_sampling="one", sampling_help="one at random")
+    _add_loss_args(p, strict_sampling="one+all",
+                   sampling_help="one+all: one at random, and all together in a second run; InterpBench's is one")
+    p.add_argument("--strict-weight-twice", action="store_true",
+                   help="multiply the strict weight in twice, as InterpBench does (0.4 then acts as 0.16); "
+                   "default: once")
     p.add_argument("--single-loss", action="store_true", help="one optimiser step on the summed losses")
-    p.add_argument("--epochs", type=int, default=500)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--n-train", type=int, default=8000, help="training (base, source) pairs")
-    p.add_argument("--n-test", type=int, default=1000, help="held-out pairs for the per-epoch metrics")
-    p.add_argument("--clip-grad-norm", type=float, default=1.0, help="0 disables clipping")
-    p.add_argument("--d-model", type=int, default=None, help="LL residual width (default 32)")
-    p.add_argument("--d-head", type=int, default=None, help="default d_model // n_heads")
-    p.add_argument("--d-mlp", type=int, default=None, help="default 4 * d_model")
-    p.add_argument("--n-heads", type=int, default=None, help="default: the Tracr model's")
-    p.add_argument("--act-fn", default="gelu")
-    p.add_argument("--atol", type=float, default=0.05, help="tolerance of numerical outputs")
+    p.add_argument("--epochs", type=positive_int, default=500, help="epoch limit (default 500)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--beta1", type=float, default=0.9, help="Adam beta1 (default 0.9)")
+    p.add_argument("--beta2", type=float, default=0.9, help="Adam beta2 (default 0.9, InterpBench's)")
+    p.add_argument("--lr-scheduler", choices=["", "plateau", "linear"], default="",
+                   help="'' none (default), plateau (halve on a plateau of the gated metrics), linear (decay to 0)")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="default 256")
+    p.add_argument("--n-train", type=positive_int, default=8000, help="training (base, source) pairs (default 8000)")
+    p.add_argument("--n-test", type=positive_int, default=1000, help="held-out pairs for the per-epoch metrics (default 1000)")
+    p.add_argument("--clip-grad-norm", type=float, default=0.1, help="gradient clipping norm (default 0.1; 0 disables)")
+    p.add_argument("--same-size", action="store_true",
+                   help="LL model with the Tracr model's layers and heads (InterpBench's --same-size)")
+    p.add_argument("--d-model", type=positive_int, default=None, help="LL residual width (default: InterpBench's shape)")
+    p.add_argument("--d-head", type=positive_int, default=None, help="default: InterpBench's shape, or d_model // n_heads")
+    p.add_argument("--d-mlp", type=positive_int, default=None, help="default 4 * d_model")
+    p.add_argument("--n-heads", type=positive_int, default=None, help="default max(4, the Tracr model's)")
+    p.add_argument("--n-layers", type=positive_int, default=None, help="default max(2, the Tracr model's)")
+    p.add_argument("--act-fn", default="gelu", help="default gelu")
+    p.add_argument("--atol", type=float, default=0.05, help="tolerance of numerical outputs (default 0.05)")
     _add_run_args(p)
     p.add_argument("--early-stop", action=argparse.BooleanOptionalAction, default=True,
-                   help="stop when IIA, strict accuracy and accuracy reach 100%% (default on)")
+                   help="stop when IIA, strict accuracy and accuracy reach --early-stop-threshold (default on)")
+    p.add_argument("--early-stop-threshold", type=float, default=0.995, help="default 0.995 (InterpBench's)")
     p.add_argument("--max-minutes", type=float, default=None, help="time limit per case")
+    p.add_argument("--workers", type=positive_int, default=1, help="cases trained in parallel by a process pool (default 1)")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="train on Ray (a local instance, or the cluster at ADDRESS)")
     p.add_argument("--wandb", action="store_true", help="log to wandb in offline mode (never online)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_iit)
 
 
-def run_iit(args: argparse.Namespace) -> int:
-    from circuits_benchmark.cases import get_case
-    from circuits_benchmark.training import TrainConfig, save_result, train
+def _train_config(args: argparse.Namespace):
+    from circuits_benchmark.training import TrainConfig
 
-    config = TrainConfig(
+    return TrainConfig(
         model_pair=args.model_pair, iit_weight=args.iit_weight, strict_weight=args.strict_weight,
         behavior_weight=args.behavior_weight, strict_sampling=args.strict_sampling, single_loss=args.single_loss,
-        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, n_train=args.n_train, n_test=args.n_test,
-        clip_grad_norm=args.clip_grad_norm or None, d_model=args.d_model, d_head=args.d_head, d_mlp=args.d_mlp,
-        n_heads=args.n_heads, act_fn=args.act_fn, atol=args.atol, seed=args.seed, early_stop=args.early_stop,
+        strict_weight_twice=args.strict_weight_twice, epochs=args.epochs, lr=args.lr, beta1=args.beta1,
+        beta2=args.beta2, lr_scheduler=args.lr_scheduler, batch_size=args.batch_size, n_train=args.n_train,
+        n_test=args.n_test, clip_grad_norm=args.clip_grad_norm or None, same_size=args.same_size,
+        d_model=args.d_model, d_head=args.d_head, d_mlp=args.d_mlp, n_heads=args.n_heads, n_layers=args.n_layers,
+        act_fn=args.act_fn, atol=args.atol, seed=args.seed, early_stop=args.early_stop,
+        early_stop_threshold=args.early_stop_threshold,
         max_seconds=args.max_minutes * 60 if args.max_minutes else None, device=args.device,
         cpu_threads=args.threads, wandb=args.wandb,
     )
-    cases = [get_case(c.strip()) for c in args.case.split(",") if c.strip()]
-    for case in cases:
-        result = train(case, config, progress=not args.no_progress, wandb_dir=args.output_dir if args.wandb else None)
-        folder = save_result(result, args.output_dir, args.run)
-        m = result.final_metrics
-        print(
-            f"case {case.case_id} [{config.model_pair}, run {args.run or config.run_name()}]: "
-            f"{result.epochs_run} epochs in {result.seconds:.1f}s"
-            f"{' (early stop)' if result.stopped_early else ''}; IIA {m['iia']:.2%}, "
-            f"strict accuracy {m['strict_accuracy']:.2%}, accuracy {m['accuracy']:.2%}; saved to {folder}"
-        )
+
+
+def _describe(case_id: str, run: str, outcome: dict) -> str:
+    if outcome.get("skipped"):
+        return f"case {case_id} [run {run}]: already stored, skipped"
+    g = outcome["gate"]
+    verdict = "passes the gate" if g["passed"] else "FAILS the gate"
+    return (f"case {case_id} [run {run}]: {outcome['epochs']} epochs in {outcome['seconds']:.1f}s, "
+            f"ended by {outcome['stop_reason']}; on {g['pairs']} fresh pairs IIA {g['iia']:.2%}, strict accuracy "
+            f"{g['strict_accuracy']:.2%}, accuracy {g['accuracy']:.2%}, all-outside-ablated accuracy "
+            f"{g['circuit_accuracy']:.2%}: {verdict}")
+
+
+def _write_manifest(root: str, run: str) -> None:
+    from circuits_benchmark.training.manifest import write_manifest
+
+    csv_path, md_path = write_manifest(root, run)
+    print(f"manifest: {csv_path} and {md_path}")
+
+
+def run_iit(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from circuits_benchmark.cases import case_ids, get_case
+    from circuits_benchmark.training import train_and_store
+
+    config = _train_config(args)
+    run = args.run or config.run_name()
+    ids = case_ids() if args.case.strip() == "all" else [get_case(c.strip()).case_id
+                                                          for c in args.case.split(",") if c.strip()]
+    if len(ids) == 1 and args.workers <= 1 and args.ray is None:
+        print(_describe(ids[0], run, train_and_store(ids[0], config, args.output_dir, run,
+                                                     progress=not args.no_progress)))
+        _write_manifest(args.output_dir, run)
+        return 0
+    from circuits_benchmark.bench.executors import run_jobs
+    from circuits_benchmark.bench.jobs import TrainJob
+
+    jobs = [TrainJob(c, args.output_dir, run, asdict(config)) for c in ids]
+    failed = []
+
+    def report(outcome) -> None:
+        case_id = outcome.label.rsplit(" ", 1)[-1]
+        if outcome.ok:
+            print(_describe(case_id, run, {"skipped": outcome.skipped, **outcome.details}), flush=True)
+        else:
+            failed.append(case_id)
+            print(f"case {case_id}: FAILED after {outcome.seconds:.0f}s: {outcome.error.splitlines()[0]}", flush=True)
+
+    try:
+        run_jobs(jobs, args.workers, args.ray, "train", report)
+    finally:
+        _write_manifest(args.output_dir, run)
+    if failed:
+        print(f"{len(failed)} of {len(ids)} cases failed: {' '.join(failed)}")
+        return 1
     return 0
 
 
@@ -86,16 +153,16 @@ def _add_ioi_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--next-token", action="store_true",
                    help="also train next-token prediction at every template position (stored as ioi_next_token)")
     p.add_argument("--include-mlp", action="store_true", help="align the HL `names` node to MLP 0 (adds it to the circuit)")
-    p.add_argument("--heads-per-node", type=int, default=2, help="LL heads per HL head node (default 2)")
+    p.add_argument("--heads-per-node", type=positive_int, default=2, help="LL heads per HL head node (default 2)")
     _add_loss_args(p, strict_sampling="random-subset", sampling_help="a random subset")
-    p.add_argument("--epochs", type=int, default=500)
+    p.add_argument("--epochs", type=positive_int, default=500)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--n-train", type=int, default=8000, help="training prompts")
-    p.add_argument("--n-test", type=int, default=500, help="held-out prompts for the per-epoch metrics")
-    p.add_argument("--d-model", type=int, default=64)
-    p.add_argument("--n-layers", type=int, default=6)
-    p.add_argument("--n-heads", type=int, default=4)
+    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--n-train", type=positive_int, default=8000, help="training prompts")
+    p.add_argument("--n-test", type=positive_int, default=500, help="held-out prompts for the per-epoch metrics")
+    p.add_argument("--d-model", type=positive_int, default=64)
+    p.add_argument("--n-layers", type=positive_int, default=6)
+    p.add_argument("--n-heads", type=positive_int, default=4)
     p.add_argument("--no-layernorm", action="store_true", help="no LayerNorm (default: pre-LN)")
     _add_run_args(p)
     p.add_argument("--early-stop", action=argparse.BooleanOptionalAction, default=True,
@@ -121,8 +188,8 @@ def run_ioi(args: argparse.Namespace) -> int:
     folder = save_ioi_result(result, args.output_dir, args.run)
     m = result.final_metrics
     print(
-        f"{config.case_id} [run {args.run or config.run_name()}]: {result.epochs_run} epochs in {result.seconds:.1f}s"
-        f"{' (early stop)' if result.stopped_early else ''}; IIA {m['iia']:.2%}, strict accuracy "
+        f"{config.case_id} [run {args.run or config.run_name()}]: {result.epochs_run} epochs in {result.seconds:.1f}s, "
+        f"ended by {result.stop_reason}; best epoch {result.best_epoch}: IIA {m['iia']:.2%}, strict accuracy "
         f"{m['strict_accuracy']:.2%}, accuracy {m['accuracy']:.2%}, circuit accuracy {m['circuit_accuracy']:.2%}; "
         f"saved to {folder}"
     )
@@ -134,14 +201,14 @@ def _add_loss_args(p: argparse.ArgumentParser, strict_sampling: str, sampling_he
     p.add_argument("-iit", "--iit-weight", type=float, default=1.0, help="IIT loss weight (default 1)")
     p.add_argument("-s", "--strict-weight", type=float, default=0.4, help="strict (SIIT) loss weight (default 0.4)")
     p.add_argument("-b", "--behavior-weight", type=float, default=1.0, help="behaviour loss weight (default 1)")
-    p.add_argument("--strict-sampling", choices=["one", "all", "random-subset"], default=strict_sampling,
+    p.add_argument("--strict-sampling", choices=["one", "all", "random-subset", "one+all"], default=strict_sampling,
                    help=f"non-circuit nodes ablated per step by the strict loss (default: {sampling_help})")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     """Device, threads, seed and where the model is stored."""
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for tiny models)")
+    add_device_arg(p)
+    p.add_argument("--threads", type=non_negative_int, default=1, help="torch CPU threads (default 1: fastest for tiny models)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output-dir", default=str(DEFAULT_ROOT), help=f"model store root (default {DEFAULT_ROOT})")
     p.add_argument("--run", default=None, help="run name (default InterpBench's weight id, 510 for 1/0.4/1)")

@@ -98,8 +98,8 @@ def defined(hl_answer: torch.Tensor) -> torch.Tensor:
 class IOIPair:
     """HL IOI algorithm, LL model and their correspondence.
 
-    `strict_sampling`: non-circuit nodes the strict loss ablates per step: "one" (default), "all" or
-    "random-subset".
+    `strict_sampling`: non-circuit nodes the strict loss ablates per step: "one" (default), "all",
+    "random-subset" or "one+all" (see `Correspondence.sample_strict_groups`).
     """
 
     hl_model: IOIHighLevel
@@ -150,16 +150,17 @@ class IOIPair:
     def sample_hl_node(self) -> HLNode:
         return self.corr.sample_hl_node(self.rng)
 
-    def sample_strict_nodes(self) -> list[Component]:
-        return self.corr.sample_strict_components(self.rng, self.strict_sampling)
+    def sample_strict_groups(self) -> list[list[Component]]:
+        return self.corr.sample_strict_groups(self.rng, self.strict_sampling)
 
     def iit_loss(self, base: IOIBatch, source: IOIBatch, node: Optional[HLNode] = None) -> torch.Tensor:
         node = node or self.sample_hl_node()
         return self.answer_loss(self.ll_intervened(base, source, node.components), self.hl_intervened(base, source, node))
 
     def strict_loss(self, base: IOIBatch, source: IOIBatch, nodes: Optional[Sequence[Component]] = None) -> torch.Tensor:
-        nodes = self.sample_strict_nodes() if nodes is None else list(nodes)
-        return self.answer_loss(self.ll_intervened(base, source, nodes), self.hl_answer(base))
+        groups = self.sample_strict_groups() if nodes is None else [list(nodes)]
+        hl = self.hl_answer(base)
+        return torch.stack([self.answer_loss(self.ll_intervened(base, source, g), hl) for g in groups]).mean()
 
     def behavior_loss(self, base: IOIBatch) -> torch.Tensor:
         logits = self.ll_logits(base)

@@ -129,6 +129,25 @@ class TracrAlignment:
             raise ValueError(f"unknown ablation {ablation!r}; use zero, patching or mean")
         return sorted({e.mib_name for e in edges})
 
+    def moved(self, placement: dict[str, list[Component]]) -> "TracrAlignment":
+        """A copy in which the RASP nodes in `placement` live in other components (same count each).
+
+        Edges follow their endpoints; used to put an HL node at another LL head or MLP.
+        """
+        mapping: dict[Component, Component] = {}
+        for label, new in placement.items():
+            old = self.components[label]
+            if len(old) != len(new):
+                raise ValueError(f"RASP node {label!r} has {len(old)} components, cannot move it to {len(new)}")
+            for a, b in zip(old, new):
+                if mapping.get(a, b) != b:
+                    raise ValueError(f"component {a.name} would move to both {mapping[a].name} and {b.name}")
+                mapping[a] = b
+        move = lambda c: mapping.get(c, c)  # noqa: E731
+        edges = sorted({CircuitEdge(move(e.parent), move(e.child), e.qkv) for e in self.edges})
+        components = {label: [move(c) for c in comps] for label, comps in self.components.items()}
+        return TracrAlignment(components, edges, self.output_label, dict(self.rasp_names), self.constant_labels)
+
     def position_only_components(self) -> set[Component]:
         """Components whose output depends on token positions only, never on the tokens."""
         depends_on_tokens = {Component("embed")}

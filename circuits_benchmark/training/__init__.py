@@ -22,13 +22,15 @@ from circuits_benchmark.training.trainer import (
     TrainResult,
     build_pair,
     evaluate_model,
+    quality_gate,
     save_result,
     train,
+    train_and_store,
 )
 
 __all__ = [
     "Correspondence", "HLNode", "build_ll_model", "make_ll_config", "ModelPair", "run_patched",
     "DEFAULT_ROOT", "DEFAULT_RUN", "HUB_REPO", "StoredModel", "load_interp_bench_model", "load_ll_model",
     "save_ll_model", "MODEL_PAIRS", "TrainConfig", "TrainResult", "build_pair", "evaluate_model",
-    "save_result", "train",
+    "save_result", "train", "train_and_store", "quality_gate",
 ]

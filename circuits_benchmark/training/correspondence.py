@@ -1,10 +1,10 @@
 """High-level (RASP) nodes, their low-level components, and the nodes outside the circuit.
 
 An HL node is a RASP label that Tracr placed in heads and/or MLPs (the embeddings `tokens` and
-`indices` are not intervened on). The LL model keeps the Tracr model's layers and head slots, so
-each HL node corresponds to the components at the same (layer, head) / (layer, mlp) positions
-(InterpBench's default correspondence). Every other head or MLP of the LL model is outside the
-circuit: the strict (SIIT) loss resample-ablates those.
+`indices` are not intervened on). Each HL node corresponds to the LL components at the same
+(layer, head) / (layer, mlp) positions (InterpBench's default correspondence), unless the LL
+alignment places it elsewhere (`training.ll_model.ll_alignment`, InterpBench's overrides). Every
+other head or MLP of the LL model is outside the circuit: the strict (SIIT) loss resample-ablates those.
 """
 
 from __future__ import annotations
@@ -21,10 +21,16 @@ INTERVENABLE_KINDS = ("head", "mlp")
 
 @dataclass(frozen=True)
 class HLNode:
-    """A RASP node and the components (in the HL model, and at the same positions in the LL model) computing it."""
+    """A RASP node, the LL components computing it, and its HL components (default: the same positions)."""
 
     label: str
     components: tuple[Component, ...]
+    hl_components: tuple[Component, ...] = ()
+
+    @property
+    def hl_site(self) -> tuple[Component, ...]:
+        """The components intervened on in the HL model."""
+        return self.hl_components or self.components
 
 
 @dataclass(frozen=True)
@@ -36,12 +42,17 @@ class Correspondence:
     n_heads: int
 
     @classmethod
-    def from_alignment(cls, alignment: TracrAlignment, n_layers: int, n_heads: int) -> "Correspondence":
+    def from_alignment(
+        cls, alignment: TracrAlignment, n_layers: int, n_heads: int, ll_alignment: Optional[TracrAlignment] = None
+    ) -> "Correspondence":
+        """HL nodes of `alignment` (the Tracr model), placed in the LL model as `ll_alignment` says (default: same)."""
+        ll_alignment = ll_alignment or alignment
         nodes = []
         for label, comps in alignment.components.items():
             inner = tuple(c for c in comps if c.kind in INTERVENABLE_KINDS)
+            ll_inner = tuple(c for c in ll_alignment.components[label] if c.kind in INTERVENABLE_KINDS)
             if inner:
-                nodes.append(HLNode(label, inner))
+                nodes.append(HLNode(label, ll_inner, inner if inner != ll_inner else ()))
         for node in nodes:
             for c in node.components:
                 if c.layer >= n_layers or (c.kind == "head" and c.head >= n_heads):
@@ -83,17 +94,24 @@ class Correspondence:
         """One HL node, uniformly: the node the IIT loss intervenes on this step."""
         return self.hl_nodes[int(rng.integers(len(self.hl_nodes)))]
 
-    def sample_strict_components(self, rng: np.random.Generator, sampling: str) -> list[Component]:
-        """The non-circuit components the strict loss ablates: `one` at random, `all`, or a random subset."""
+    def sample_strict_groups(self, rng: np.random.Generator, sampling: str) -> list[list[Component]]:
+        """The groups of non-circuit components the strict loss ablates this step, each group in its own run.
+
+        `one`: one component at random; `all`: all of them together; `random-subset`: each with
+        probability 1/2; `one+all`: two runs, one random component alone and all together.
+        """
         nodes = self.non_circuit_components
         if not nodes:
             return []
+        one = [nodes[int(rng.integers(len(nodes)))]]
         if sampling == "one":
-            return [nodes[int(rng.integers(len(nodes)))]]
+            return [one]
         if sampling == "all":
-            return list(nodes)
+            return [list(nodes)]
+        if sampling == "one+all":
+            return [one, list(nodes)]
         keep = rng.random(len(nodes)) < 0.5
-        return [n for n, k in zip(nodes, keep) if k]
+        return [[n for n, k in zip(nodes, keep) if k]]
 
 
 def group_by_hook(

@@ -24,7 +24,7 @@ from circuits_benchmark.tracr_compat.alignment import Component
 from circuits_benchmark.tracr_compat.encoding import TracrEncoding
 from circuits_benchmark.training.correspondence import Correspondence, HLNode, group_by_hook
 
-STRICT_SAMPLING = ("one", "all", "random-subset")
+STRICT_SAMPLING = ("one", "all", "random-subset", "one+all")
 UNDEFINED_BELOW = 0.5
 """A categorical HL output whose largest logit is below this is a RASP None (Tracr writes ~0 everywhere)."""
 
@@ -92,7 +92,8 @@ class ModelPair:
         categorical: categorical (cross-entropy, argmax) or numerical (MSE, atol) outputs.
         atol: tolerance for a numerical output to count as correct.
         strict_sampling: which non-circuit nodes the strict loss ablates per step:
-            "one" (one at random, the default), "all", or "random-subset" (each with probability 1/2).
+            "one" (one at random, the default), "all", "random-subset" (each with probability 1/2), or
+            "one+all" (one at random and, in a second run, all of them; the loss is the mean of both).
     """
 
     hl_model: HookedTransformer
@@ -160,7 +161,7 @@ class ModelPair:
     @torch.no_grad()
     def hl_intervened(self, base: torch.Tensor, source: torch.Tensor, node: HLNode) -> torch.Tensor:
         """HL output on `base` with `node`'s components set to their values on `source`."""
-        return run_patched(self.hl_model, base, source, node.components, self.mask(base), self.mask(source))
+        return run_patched(self.hl_model, base, source, node.hl_site, self.mask(base), self.mask(source))
 
     def ll_output(self, base: torch.Tensor) -> torch.Tensor:
         return self.ll_model(base, attention_mask=self.mask(base))
@@ -173,8 +174,8 @@ class ModelPair:
     def sample_hl_node(self) -> HLNode:
         return self.corr.sample_hl_node(self.rng)
 
-    def sample_strict_nodes(self) -> list[Component]:
-        return self.corr.sample_strict_components(self.rng, self.strict_sampling)
+    def sample_strict_groups(self) -> list[list[Component]]:
+        return self.corr.sample_strict_groups(self.rng, self.strict_sampling)
 
     def iit_loss(self, base: torch.Tensor, source: torch.Tensor, node: Optional[HLNode] = None) -> torch.Tensor:
         """Interchange-intervention loss on one HL node (random if not given)."""
@@ -186,11 +187,14 @@ class ModelPair:
     def strict_loss(
         self, base: torch.Tensor, source: torch.Tensor, nodes: Optional[Sequence[Component]] = None
     ) -> torch.Tensor:
-        """SIIT loss: with non-circuit nodes resample-ablated, the LL output must still be the HL output on base."""
-        nodes = self.sample_strict_nodes() if nodes is None else list(nodes)
+        """SIIT loss: with non-circuit nodes resample-ablated, the LL output must still be the HL output on base.
+
+        `nodes` ablates those together; by default the groups of `strict_sampling` (mean over groups).
+        """
+        groups = self.sample_strict_groups() if nodes is None else [list(nodes)]
         hl = self.hl_output(base)
-        ll = self.ll_intervened(base, source, nodes)
-        return self.loss(ll, hl, self.positions(base))
+        losses = [self.loss(self.ll_intervened(base, source, group), hl, self.positions(base)) for group in groups]
+        return torch.stack(losses).mean()
 
     def behavior_loss(self, base: torch.Tensor) -> torch.Tensor:
         """LL output vs HL output on the base input."""

@@ -1,19 +1,29 @@
 """SIIT / IIT / behaviour training of an LL model against a case's compiled Tracr model.
 
-Each step draws a batch of (base, source) pairs and, as in InterpBench's strict model pair, steps
-the optimiser on each weighted loss separately (IIT on a random HL node, strict on non-circuit
-nodes, behaviour), unless `single_loss` sums them into one step. After each epoch the held-out
-metrics are computed; training stops early once every metric that has a loss with weight > 0
-(IIA for IIT, strict accuracy for strict, accuracy for behaviour) reaches `early_stop_threshold`.
+The LL model has InterpBench's shape (`training.ll_model`). Each step draws a batch of (base, source)
+pairs and, as in InterpBench's strict model pair, steps the optimiser on each weighted loss
+separately (IIT on a random HL node, strict on non-circuit nodes, behaviour), unless `single_loss`
+sums them into one step. After each epoch the held-out metrics are computed; training stops early
+once every metric that has a loss with weight > 0 (IIA for IIT, strict accuracy for strict,
+accuracy for behaviour) reaches `early_stop_threshold`. The best epoch's weights (by the lowest of
+those metrics) are what the run returns, never a later, worse epoch's.
+
+Defaults are InterpBench's: Adam, lr 1e-3, betas (0.9, 0.9), gradient clipping 0.1, batch 256,
+early stop at 99.5%. One difference is deliberate and optional: InterpBench multiplies the strict
+weight into the strict loss twice (0.4 acts as 0.16); here it is applied once, and
+`strict_weight_twice=True` restores InterpBench's behaviour.
+
+`fit` is the one training loop: `train` (Tracr cases) and `ioi.train_ioi` only build a pair and data and call it.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
 import torch
@@ -29,6 +39,7 @@ from circuits_benchmark.training.store import DEFAULT_ROOT, save_ll_model
 from circuits_benchmark.utils.device import resolve_device
 
 MODEL_PAIRS = ("strict", "iit", "behavior")
+LR_SCHEDULERS = ("", "plateau", "linear")
 
 
 @dataclass
@@ -43,23 +54,29 @@ class TrainConfig:
     iit_weight: float = 1.0
     strict_weight: float = 0.4
     behavior_weight: float = 1.0
-    strict_sampling: str = "one"
+    strict_sampling: str = "one+all"
     single_loss: bool = False
+    strict_weight_twice: bool = False
     epochs: int = 500
     lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.9
+    lr_scheduler: str = ""
     batch_size: int = 256
     n_train: int = 8000
     n_test: int = 1000
-    clip_grad_norm: Optional[float] = 1.0
+    clip_grad_norm: Optional[float] = 0.1
+    same_size: bool = False
     d_model: Optional[int] = None
     d_head: Optional[int] = None
     d_mlp: Optional[int] = None
     n_heads: Optional[int] = None
+    n_layers: Optional[int] = None
     act_fn: str = "gelu"
     atol: float = 0.05
     seed: int = 0
     early_stop: bool = True
-    early_stop_threshold: float = 1.0
+    early_stop_threshold: float = 0.995
     max_seconds: Optional[float] = None
     device: Optional[str] = None
     cpu_threads: Optional[int] = 1
@@ -72,6 +89,8 @@ class TrainConfig:
             raise ValueError(f"--model-pair must be one of {MODEL_PAIRS}, not {self.model_pair!r}")
         if self.strict_sampling not in STRICT_SAMPLING:
             raise ValueError(f"strict sampling must be one of {STRICT_SAMPLING}, not {self.strict_sampling!r}")
+        if self.lr_scheduler not in LR_SCHEDULERS:
+            raise ValueError(f"lr scheduler must be one of {LR_SCHEDULERS} ('' = none), not {self.lr_scheduler!r}")
         if self.wandb_mode not in ("offline", "disabled"):
             raise ValueError("wandb only runs offline here: wandb_mode must be 'offline' or 'disabled'")
         if min(self.iit_weight, self.strict_weight, self.behavior_weight) < 0:
@@ -87,6 +106,11 @@ class TrainConfig:
             return float(self.iit_weight), 0.0, float(self.behavior_weight)
         return float(self.iit_weight), float(self.strict_weight), float(self.behavior_weight)
 
+    def strict_factor(self) -> float:
+        """What the strict loss is multiplied by: its weight, or its square with `strict_weight_twice`."""
+        strict = self.effective_weights()[1]
+        return strict * strict if self.strict_weight_twice else strict
+
     def run_name(self) -> str:
         return interp_bench_run_name(*self.effective_weights())
 
@@ -99,16 +123,45 @@ def interp_bench_run_name(iit: float, strict: float, behavior: float) -> str:
     return str(int(round(10 * iit + 100 * behavior + 1000 * strict)))
 
 
+class Batch(Protocol):
+    """Training / test data: a length and indexing by a LongTensor (torch tensors, `ioi.data.IOIBatch`)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, idx: torch.Tensor) -> Any: ...
+
+
+class TrainablePair(Protocol):
+    """What `fit` trains: an LL model, its correspondence, the three losses and the held-out metrics
+    (`evaluate` returns at least iia, strict_accuracy, accuracy and circuit_accuracy)."""
+
+    ll_model: HookedTransformer
+    corr: Correspondence
+
+    def iit_loss(self, base: Any, source: Any) -> torch.Tensor: ...
+
+    def strict_loss(self, base: Any, source: Any) -> torch.Tensor: ...
+
+    def behavior_loss(self, base: Any) -> torch.Tensor: ...
+
+    def evaluate(self, base: Any, source: Any) -> dict[str, float]: ...
+
+
 @dataclass
 class TrainResult:
+    """A training run: the pair (its LL model holds the best epoch's weights), per-epoch metrics, why it stopped.
+    `compiled` is the Tracr case's compiled model (None for IOI)."""
+
     case_id: str
     config: TrainConfig
-    pair: ModelPair
-    compiled: CompiledCase
+    pair: TrainablePair
+    compiled: Optional[CompiledCase] = None
     history: list[dict[str, float]] = field(default_factory=list)
     epochs_run: int = 0
     seconds: float = 0.0
     stopped_early: bool = False
+    stop_reason: str = ""
+    best_epoch: int = 0
 
     @property
     def ll_model(self) -> HookedTransformer:
@@ -116,13 +169,25 @@ class TrainResult:
 
     @property
     def final_metrics(self) -> dict[str, float]:
-        return self.history[-1] if self.history else {}
+        """The metrics of the epoch whose weights were kept (the best one)."""
+        return self.history[self.best_epoch - 1] if self.history and self.best_epoch else (
+            self.history[-1] if self.history else {})
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def prepare_run(config: TrainConfig) -> torch.device:
+    """The run's device; on CPU sets `cpu_threads`, then seeds every RNG with `config.seed`."""
+    device = resolve_device(config.device)
+    if device.type == "cpu" and config.cpu_threads:
+        # Tiny models: one thread is many times faster than several fighting over busy cores.
+        torch.set_num_threads(config.cpu_threads)
+    seed_everything(config.seed)
+    return device
 
 
 def build_pair(
@@ -132,11 +197,12 @@ def build_pair(
     hl_cfg = compiled.model.cfg
     if ll_model is None:
         ll_cfg = make_ll_config(
-            hl_cfg, config.d_model, config.d_head, config.d_mlp, config.n_heads, config.act_fn,
-            seed=config.seed, device=device,
+            hl_cfg, compiled.case.case_id, config.same_size, config.d_model, config.d_head, config.d_mlp,
+            config.n_heads, config.n_layers, config.act_fn, seed=config.seed, device=device,
         )
         ll_model = build_ll_model(ll_cfg, device)
-    corr = Correspondence.from_alignment(compiled.alignment, ll_model.cfg.n_layers, ll_model.cfg.n_heads)
+    placed = compiled.alignment_for(ll_model)
+    corr = Correspondence.from_alignment(compiled.alignment, ll_model.cfg.n_layers, ll_model.cfg.n_heads, placed)
     return ModelPair(
         compiled.model, ll_model, compiled.encoding, corr, compiled.case.is_categorical,
         atol=config.atol, strict_sampling=config.strict_sampling, rng=np.random.default_rng(config.seed),
@@ -149,16 +215,29 @@ def make_data(compiled: CompiledCase, n: int, seed: int) -> tuple[torch.Tensor, 
     return compiled.tokens(data.clean_inputs), compiled.tokens(data.corrupted_inputs)
 
 
-def _stop(metrics: dict[str, float], config: TrainConfig) -> bool:
+def _gated(metrics: dict[str, float], config: TrainConfig) -> list[float]:
+    """The metrics of the losses in use: IIA (IIT), strict accuracy (strict), accuracy (behaviour)."""
     iit, strict, behavior = config.effective_weights()
-    checks = []
-    if iit > 0:
-        checks.append(metrics["iia"])
-    if strict > 0:
-        checks.append(metrics["strict_accuracy"])
-    if behavior > 0:
-        checks.append(metrics["accuracy"])
-    return all(v >= config.early_stop_threshold - 1e-9 for v in checks)
+    keys = [k for k, w in (("iia", iit), ("strict_accuracy", strict), ("accuracy", behavior)) if w > 0]
+    return [metrics[k] for k in keys]
+
+
+def _stop(metrics: dict[str, float], config: TrainConfig) -> bool:
+    return all(v >= config.early_stop_threshold - 1e-9 for v in _gated(metrics, config))
+
+
+def _score(metrics: dict[str, float], config: TrainConfig) -> tuple[float, float]:
+    """How good an epoch is: its lowest gated metric, then their mean, then circuit sufficiency."""
+    gated = _gated(metrics, config)
+    return (min(gated), float(np.mean(gated)), metrics.get("circuit_accuracy", 0.0))
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    if config.lr_scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=10)
+    if config.lr_scheduler == "linear":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: max(0.0, 1.0 - e / config.epochs))
+    return None
 
 
 def _init_wandb(config: TrainConfig, case_id: str, output_dir: Optional[str]):
@@ -184,21 +263,49 @@ def train(
     """Train an LL model on `case` with the losses of `config.model_pair`; returns the pair and metrics."""
     config = config or TrainConfig()
     case = get_case(case) if isinstance(case, str) else case
-    device = resolve_device(config.device)
-    if device.type == "cpu" and config.cpu_threads:
-        # Tiny models: one thread is many times faster than several fighting over busy cores.
-        torch.set_num_threads(config.cpu_threads)
-    seed_everything(config.seed)
+    device = prepare_run(config)
     compiled = compiled or compile_case(case, device=device)
     if compiled.device != device:
         compiled = compile_case(case, device=device)
     pair = build_pair(compiled, config, device, ll_model)
     train_base, train_source = make_data(compiled, config.n_train, config.seed)
     test_base, test_source = make_data(compiled, config.n_test, config.seed + 7_777)
-    iit_w, strict_w, behavior_w = config.effective_weights()
+    result = fit(pair, config, case.case_id, train_base, train_source, test_base, test_source,
+                 progress=progress, on_epoch=on_epoch, wandb_dir=wandb_dir)
+    result.compiled = compiled
+    return result
 
+
+def fit(
+    pair: TrainablePair,
+    config: TrainConfig,
+    case_id: str,
+    train_base: Batch,
+    train_source: Batch,
+    test_base: Batch,
+    test_source: Batch,
+    *,
+    progress: bool = True,
+    desc: Optional[str] = None,
+    on_epoch: Optional[Callable[[int, dict[str, float]], None]] = None,
+    wandb_dir: Optional[str] = None,
+    context: Optional[AbstractContextManager[Any]] = None,
+) -> TrainResult:
+    """The training loop every model pair trains with (see the module docstring).
+
+    Each epoch pairs the training bases and sources by fresh permutations, steps Adam on each weighted
+    loss (or on their sum with `single_loss`), then computes `pair.evaluate` on the test pairs, keeps the
+    best epoch's weights, calls `on_epoch(epoch, metrics)`, steps the lr scheduler and checks the early
+    stop and time limit. `context` (e.g. IOI's `fast_mode`) is active while training; on return the LL
+    model holds the best epoch's weights, in eval mode.
+    """
+    iit_w, _, behavior_w = config.effective_weights()
+    strict_w = config.strict_factor()
     ll = pair.ll_model
-    optimizer = torch.optim.Adam(ll.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(ll.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+    scheduler = _scheduler(optimizer, config)
+    best_state: Optional[dict[str, torch.Tensor]] = None
+    best_score: Optional[tuple[float, ...]] = None
 
     def step(loss: torch.Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -207,17 +314,22 @@ def train(
             torch.nn.utils.clip_grad_norm_(ll.parameters(), config.clip_grad_norm)
         optimizer.step()
 
-    run = _init_wandb(config, case.case_id, wandb_dir)
-    result = TrainResult(case.case_id, config, pair, compiled)
+    result = TrainResult(case_id, config, pair)
     gen = torch.Generator().manual_seed(config.seed)
     start = time.perf_counter()
-    n = train_base.shape[0]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    n = len(train_base)
+    with ExitStack() as stack:
+        if context is not None:
+            stack.enter_context(context)
+        run = _init_wandb(config, case_id, wandb_dir)
+        if run is not None:
+            stack.callback(run.finish)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
 
-        bar = tqdm(total=config.epochs, desc=f"case {case.case_id} [{config.model_pair}]", unit="epoch")
-    try:
+            bar = stack.enter_context(
+                tqdm(total=config.epochs, desc=desc or f"case {case_id} [{config.model_pair}]", unit="epoch"))
         for epoch in range(config.epochs):
             ll.train()
             base_perm = torch.randperm(n, generator=gen)
@@ -255,39 +367,102 @@ def train(
                 bar.update(1)
                 bar.set_postfix(iia=f"{metrics['iia']:.3f}", strict=f"{metrics['strict_accuracy']:.3f}",
                                 acc=f"{metrics['accuracy']:.3f}")
+            score = _score(metrics, config)
+            if best_score is None or score > best_score:
+                best_score, result.best_epoch = score, epoch + 1
+                best_state = {k: v.detach().clone() for k, v in ll.state_dict().items()}
             if on_epoch is not None:
                 on_epoch(epoch + 1, metrics)
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(score[0])
+            elif scheduler is not None:
+                scheduler.step()
             if config.early_stop and _stop(metrics, config):
-                result.stopped_early = True
+                result.stopped_early, result.stop_reason = True, "early stop"
                 break
             if config.max_seconds is not None and metrics["seconds"] >= config.max_seconds:
+                result.stop_reason = f"time limit ({config.max_seconds:.0f} s)"
                 break
-    finally:
-        if bar is not None:
-            bar.close()
-        if run is not None:
-            run.finish()
+        else:
+            result.stop_reason = f"epoch limit ({config.epochs})"
+    if best_state is not None:
+        ll.load_state_dict(best_state)
     ll.eval()
     result.seconds = time.perf_counter() - start
     return result
 
 
-def save_result(result: TrainResult, root: str | Path = DEFAULT_ROOT, run: Optional[str] = None) -> Path:
-    """Store a trained model in the InterpBench layout with its settings, final metrics and true edges."""
-    meta = {
+GATE_PAIRS = 1000
+GATE_THRESHOLD = 0.99
+SUFFICIENCY_TARGET = 0.95
+GATE_SEED = 12_345
+"""The ground-truth quality gate: on GATE_PAIRS fresh held-out pairs, IIA, strict accuracy and accuracy
+must all reach GATE_THRESHOLD (InterpBench's bar). Circuit sufficiency (accuracy with every non-circuit
+node resample-ablated at once) is recorded and flagged at SUFFICIENCY_TARGET."""
+
+
+def quality_gate(result: TrainResult, n: int = GATE_PAIRS, seed: int = GATE_SEED) -> dict[str, Any]:
+    """The gate's metrics for a trained model, on pairs never used in training or early stopping."""
+    if result.compiled is None:
+        raise ValueError("the quality gate checks Tracr-case models (result.compiled is None)")
+    metrics = evaluate_model(result.compiled.case, result.ll_model, n=n, seed=seed, atol=result.config.atol,
+                             compiled=result.compiled)
+    gate = {k: metrics[k] for k in ("iia", "strict_accuracy", "accuracy", "circuit_accuracy")}
+    gate["pairs"] = n
+    gate["passed"] = all(gate[k] >= GATE_THRESHOLD for k in ("iia", "strict_accuracy", "accuracy"))
+    gate["sufficient"] = gate["circuit_accuracy"] >= SUFFICIENCY_TARGET
+    return gate
+
+
+def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAULT_ROOT, run: Optional[str] = None,
+                    progress: bool = True) -> dict[str, Any]:
+    """Train one case unless its model is stored (then only check it loads), gate it and store it.
+
+    Returns a summary: `skipped`, and for a new model epochs, seconds, stop reason and the gate.
+    A model is stored whether or not it passes the gate; the gate result is in its meta file.
+    """
+    from circuits_benchmark.training.store import load_ll_model, model_paths
+
+    run = run or config.run_name()
+    paths = model_paths(case_id, run, root)
+    if paths["meta"].exists() and paths["weights"].exists():
+        load_ll_model(case_id, run, root)  # a broken file is an error, not a skip
+        return {"skipped": True}
+    result = train(case_id, config, progress=progress)
+    gate = quality_gate(result)
+    save_result(result, root, run, gate=gate)
+    return {"skipped": False, "epochs": result.epochs_run, "seconds": round(result.seconds, 1),
+            "stop_reason": result.stop_reason, "gate": gate}
+
+
+def result_meta(result: TrainResult, run: Optional[str] = None) -> dict[str, Any]:
+    """The meta-file fields every stored model has: settings, LL shape, how training went, metrics, HL nodes."""
+    cfg = result.ll_model.cfg
+    return {
         "case": result.case_id,
         "run": run or result.config.run_name(),
         "training_args": result.config.to_dict(),
+        "ll_shape": {"n_layers": cfg.n_layers, "n_heads": cfg.n_heads, "d_model": cfg.d_model,
+                     "d_head": cfg.d_head, "d_mlp": cfg.d_mlp},
+        "n_params": sum(p.numel() for p in result.ll_model.parameters()),
         "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
         "seconds": round(result.seconds, 2),
         "stopped_early": result.stopped_early,
+        "stop_reason": result.stop_reason,
         "final_metrics": {k: v for k, v in result.final_metrics.items() if "/" not in k},
         "hl_nodes": {n.label: [c.name for c in n.components] for n in result.pair.corr.hl_nodes},
     }
-    return save_ll_model(
-        result.ll_model, result.case_id, run or result.config.run_name(), root, meta,
-        result.compiled.alignment.mib_edges(),
-    )
+
+
+def save_result(result: TrainResult, root: str | Path = DEFAULT_ROOT, run: Optional[str] = None,
+                gate: Optional[dict[str, Any]] = None) -> Path:
+    """Store a trained model in the InterpBench layout with its settings, metrics, gate and true edges."""
+    if result.compiled is None:
+        raise ValueError("save_result stores Tracr-case models (result.compiled is None)")
+    meta = {**result_meta(result, run), "gate": gate}
+    truth = result.compiled.alignment_for(result.ll_model)
+    return save_ll_model(result.ll_model, result.case_id, run or result.config.run_name(), root, meta, truth.edges)
 
 
 def evaluate_model(

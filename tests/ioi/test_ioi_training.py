@@ -62,8 +62,34 @@ def test_store_round_trip(trained, tmp_path):
     assert torch.equal(stored.model(tokens), trained.ll_model(tokens))
     assert stored.edges == ioi_true_edges(trained.pair.corr)
     assert stored.meta["epochs_run"] == 3 and stored.meta["hl_nodes"]["duplicate"] == ["blocks.0.attn.hook_result[0]"]
+    assert stored.meta["best_epoch"] == trained.best_epoch and stored.meta["stop_reason"] == "epoch limit (3)"
+    assert stored.meta["ll_shape"]["n_layers"] == 3 and stored.meta["n_params"] > 0
     assert config_from_meta(stored.meta) == trained.config
     assert torch.equal(load_ioi_model("510", tmp_path).model(tokens), stored.model(tokens))
+
+
+def test_ioi_trains_with_the_shared_loop(trained):
+    """IOI training is `training.trainer.fit`: the Tracr result type, best epoch and stop reason."""
+    from circuits_benchmark.training import TrainConfig, TrainResult
+
+    assert type(trained) is TrainResult and trained.compiled is None and trained.case_id == "ioi"
+    assert isinstance(trained.config, TrainConfig) and trained.stop_reason == "epoch limit (3)"
+    scores = [min(h["iia"], h["strict_accuracy"], h["accuracy"]) for h in trained.history]
+    assert trained.best_epoch == 1 + scores.index(max(scores))
+    assert trained.final_metrics is trained.history[trained.best_epoch - 1]
+
+
+def test_config_defaults_and_old_metas():
+    c = IOITrainConfig()
+    assert (c.strict_sampling, c.n_test, c.early_stop_threshold, c.clip_grad_norm) == ("random-subset", 500, 0.99, 1.0)
+    assert (c.n_layers, c.n_heads, c.d_model, c.normalization_type, c.beta2) == (6, 4, 64, "LN", 0.999)
+    assert c.model_pair == "strict" and c.run_name() == "510" and c.case_id == "ioi"
+    old = {"next_token": True, "include_mlp": False, "heads_per_node": 1, "iit_weight": 1.0, "strict_weight": 0.4,
+           "behavior_weight": 1.0, "strict_sampling": "all", "epochs": 7, "n_layers": 3, "d_model": 32,
+           "normalization_type": None, "some_future_key": 1}
+    loaded = config_from_meta({"training_args": old})
+    assert loaded == IOITrainConfig(**{k: v for k, v in old.items() if k != "some_future_key"})
+    assert loaded.case_id == "ioi_next_token" and loaded.beta2 == 0.999
 
 
 def test_ioi_task_scores_at_the_answer(trained):
@@ -82,9 +108,9 @@ def test_next_token_mode_trains_the_prefix():
 
 def test_early_stop_and_time_limit():
     result = train_ioi(_tiny(epochs=3, n_train=64, early_stop=True, early_stop_threshold=0.0), progress=False)
-    assert result.stopped_early and result.epochs_run == 1
+    assert result.stopped_early and result.epochs_run == 1 and result.stop_reason == "early stop"
     result = train_ioi(_tiny(epochs=3, n_train=64, max_seconds=0.0), progress=False)
-    assert not result.stopped_early and result.epochs_run == 1
+    assert not result.stopped_early and result.epochs_run == 1 and result.stop_reason == "time limit (0 s)"
 
 
 def test_cli_train_ioi(tmp_path, capsys):
@@ -96,6 +122,7 @@ def test_cli_train_ioi(tmp_path, capsys):
                               "--n-heads", "2", "--d-model", "16", "--heads-per-node", "1", "--include-mlp",
                               "--device", "cpu", "--output-dir", str(tmp_path), "--no-progress"])
     assert args.func(args) == 0
-    assert "ioi [run 510]" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "ioi [run 510]: 1 epochs" in out and "ended by epoch limit (1)" in out
     stored = load_ll_model("ioi", "510", tmp_path)
     assert stored.meta["training_args"]["include_mlp"] and "input->m0" in stored.edges

@@ -33,7 +33,7 @@ def test_correspondence_of_case3(case3):
     pair = _pair(case3)
     assert {n.label: n.components for n in pair.corr.hl_nodes} == {
         "is_x_3": (Component("mlp", 0),),
-        "frac_x_1": (Component("head", 1, 0),),
+        "frac_prevs_1": (Component("head", 1, 0),),
     }
     assert pair.corr.non_circuit_components == [Component("head", 0, 0), Component("mlp", 1)]
 
@@ -51,7 +51,7 @@ def test_patching_a_node_moves_output_toward_the_source(case3, data3):
     base, source = data3
     pair = _pair(case3)
     # frac_x writes the output: patching it makes the HL output the source's
-    hl_patched = pair.hl_intervened(base, source, pair.corr.node("frac_x_1"))
+    hl_patched = pair.hl_intervened(base, source, pair.corr.node("frac_prevs_1"))
     pos = pair.positions(base) & pair.positions(source)
     assert torch.allclose(hl_patched[..., 0][pos], pair.hl_output(source)[..., 0][pos], atol=1e-4)
 
@@ -83,12 +83,16 @@ def test_strict_loss_penalises_ablating_a_node_that_matters(case3, data3):
 
 def test_strict_sampling_modes(case3):
     pair = _pair(case3, strict_sampling="one")
-    assert all(len(pair.sample_strict_nodes()) == 1 for _ in range(5))
+    assert all([len(g) for g in pair.sample_strict_groups()] == [1] for _ in range(5))
     pair = _pair(case3, strict_sampling="all")
-    assert pair.sample_strict_nodes() == pair.corr.non_circuit_components
+    assert pair.sample_strict_groups() == [pair.corr.non_circuit_components]
+    pair = _pair(case3, strict_sampling="one+all")
+    one, everything = pair.sample_strict_groups()
+    assert len(one) == 1 and one[0] in everything and everything == pair.corr.non_circuit_components
     pair = _pair(case3, strict_sampling="random-subset")
-    sizes = {len(pair.sample_strict_nodes()) for _ in range(40)}
-    assert sizes <= {0, 1, 2} and len(sizes) > 1
+    n_outside = len(pair.corr.non_circuit_components)
+    sizes = {len(pair.sample_strict_groups()[0]) for _ in range(40)}
+    assert sizes <= set(range(n_outside + 1)) and len(sizes) > 1
     with pytest.raises(ValueError):
         TrainConfig(strict_sampling="bogus")
 

@@ -1,0 +1,87 @@
+"""The manifest of a model store: one row per stored model, from its meta file (CSV and markdown).
+
+Columns: case, LL shape, parameters, epochs, seconds, how the run ended, and the quality gate's
+numbers on 1,000 fresh pairs (IIA, strict accuracy, accuracy, accuracy with everything outside the
+circuit ablated at once), whether the model passes the gate and whether it reaches the sufficiency target.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from circuits_benchmark.training.store import DEFAULT_ROOT, DEFAULT_RUN
+
+COLUMNS = ("case", "run", "n_layers", "n_heads", "d_model", "d_head", "d_mlp", "n_params", "epochs", "best_epoch",
+           "seconds", "stop_reason", "iia", "strict_accuracy", "accuracy", "circuit_accuracy", "passed", "sufficient")
+
+
+def _sort_key(case_id: str) -> tuple:
+    return (0, int(case_id), "") if case_id.isdigit() else (1, 0, case_id)
+
+
+def manifest_rows(root: Path | str = DEFAULT_ROOT, run: str = DEFAULT_RUN) -> list[dict[str, Any]]:
+    """One row per `{root}/{case}/meta_{run}.json` that holds a gate result, ordered by case id."""
+    rows = []
+    for meta_path in Path(root).glob(f"*/meta_{run}.json"):
+        meta = json.loads(meta_path.read_text())
+        gate = meta.get("gate") or {}
+        shape = meta.get("ll_shape") or {}
+        if not gate:
+            continue
+        rows.append({
+            "case": meta_path.parent.name, "run": run, **{k: shape.get(k) for k in COLUMNS[2:7]},
+            "n_params": meta.get("n_params"), "epochs": meta.get("epochs_run"), "best_epoch": meta.get("best_epoch"),
+            "seconds": meta.get("seconds"), "stop_reason": meta.get("stop_reason", ""),
+            **{k: gate.get(k) for k in ("iia", "strict_accuracy", "accuracy", "circuit_accuracy", "passed",
+                                        "sufficient")},
+        })
+    return sorted(rows, key=lambda r: _sort_key(r["case"]))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    from circuits_benchmark.utils.atomic import write_text
+
+    write_text(path, text)
+
+
+def _pct(value: Optional[float]) -> str:
+    return "" if value is None else f"{100 * value:.1f}"
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The manifest as a markdown table with a summary line."""
+    passed = [r for r in rows if r["passed"]]
+    sufficient = [r for r in rows if r["passed"] and r["sufficient"]]
+    lines = [
+        f"{len(rows)} models; {len(passed)} pass the gate (IIA, strict accuracy and accuracy >= 99% on 1,000 "
+        f"fresh pairs); {len(sufficient)} of those also keep >= 95% accuracy with every node outside the "
+        "circuit resample-ablated at once (`outside ablated`).",
+        "",
+        "| case | layers x heads | d_model | params | epochs | seconds | ended by | IIA % | strict % | accuracy % "
+        "| outside ablated % | gate | >= 95% |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['case']} | {r['n_layers']} x {r['n_heads']} | {r['d_model']} | {r['n_params']} | {r['epochs']} "
+            f"| {r['seconds']:.0f} | {r['stop_reason']} | {_pct(r['iia'])} | {_pct(r['strict_accuracy'])} "
+            f"| {_pct(r['accuracy'])} | {_pct(r['circuit_accuracy'])} | {'pass' if r['passed'] else 'FAIL'} "
+            f"| {'yes' if r['sufficient'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_manifest(root: Path | str = DEFAULT_ROOT, run: str = DEFAULT_RUN) -> tuple[Path, Path]:
+    """Write `{root}/manifest_{run}.csv` and `{root}/MANIFEST_{run}.md`; returns both paths."""
+    rows = manifest_rows(root, run)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    csv_path, md_path = Path(root) / f"manifest_{run}.csv", Path(root) / f"MANIFEST_{run}.md"
+    _atomic_write(csv_path, buffer.getvalue())
+    _atomic_write(md_path, markdown(rows))
+    return csv_path, md_path

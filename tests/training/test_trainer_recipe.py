@@ -1,0 +1,72 @@
+"""The trainer's InterpBench defaults, best-checkpoint keeping, stop reasons and multi-case runs."""
+
+import json
+
+import torch
+
+from circuits_benchmark.cli import main as _main
+from circuits_benchmark.training import TrainConfig, train
+from circuits_benchmark.training.trainer import make_data
+
+
+def _quick(**kw):
+    base = dict(epochs=3, n_train=256, n_test=128, batch_size=64, lr=3e-3, seed=0, device="cpu", early_stop=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_defaults_are_interp_bench_recipe():
+    c = TrainConfig()
+    assert (c.lr, c.beta1, c.beta2, c.clip_grad_norm, c.batch_size) == (1e-3, 0.9, 0.9, 0.1, 256)
+    assert c.early_stop and c.early_stop_threshold == 0.995 and c.strict_sampling == "one+all"
+    assert (c.iit_weight, c.strict_weight, c.behavior_weight) == (1.0, 0.4, 1.0) and c.run_name() == "510"
+
+
+def test_strict_weight_applied_once_or_twice():
+    assert TrainConfig().strict_factor() == 0.4
+    assert abs(TrainConfig(strict_weight_twice=True).strict_factor() - 0.16) < 1e-12
+    assert TrainConfig(model_pair="iit", strict_weight_twice=True).strict_factor() == 0.0
+
+
+def test_best_epoch_is_kept_after_a_collapse(case3):
+    def collapse(epoch, metrics):
+        if epoch == 2:  # wreck the weights: later epochs start from scratch
+            with torch.no_grad():
+                for p in result_holder["model"].parameters():
+                    p.normal_(0, 3.0)
+
+    result_holder = {}
+    config = _quick(epochs=4, lr=1e-3)
+    from circuits_benchmark.training.trainer import build_pair
+
+    ll = build_pair(case3, config, torch.device("cpu")).ll_model
+    result_holder["model"] = ll
+    result = train("3", config, compiled=case3, ll_model=ll, progress=False, on_epoch=collapse)
+    scores = [min(h["iia"], h["strict_accuracy"], h["accuracy"]) for h in result.history]
+    assert result.best_epoch == 1 + scores.index(max(scores)) and result.best_epoch <= 2
+    assert scores[2] < max(scores)  # the collapse happened
+    # the returned weights are the best epoch's: they reproduce its held-out metrics exactly
+    test_base, test_source = make_data(case3, config.n_test, config.seed + 7_777)
+    again = result.pair.evaluate(test_base, test_source)
+    assert again["iia"] == result.final_metrics["iia"] and again["accuracy"] == result.final_metrics["accuracy"]
+    assert result.stop_reason == "epoch limit (4)"
+
+
+def test_time_limit_is_reported(case3):
+    result = train("3", _quick(epochs=50, max_seconds=0.01), compiled=case3, progress=False)
+    assert result.epochs_run == 1 and result.stop_reason.startswith("time limit")
+
+
+def test_train_several_cases_resumes(tmp_path, capsys):
+    args = ["train", "iit", "-i", "3,13", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--device", "cpu",
+            "--output-dir", str(tmp_path), "--no-progress"]
+    assert _main(args) == 0
+    out = capsys.readouterr().out
+    assert "case 3 [run 510]: 1 epochs" in out and "case 13 [run 510]: 1 epochs" in out
+    manifest = (tmp_path / "manifest_510.csv").read_text().splitlines()
+    assert manifest[0].startswith("case,run,n_layers") and [r.split(",")[0] for r in manifest[1:]] == ["3", "13"]
+    meta = json.loads((tmp_path / "13" / "meta_510.json").read_text())
+    assert meta["gate"]["pairs"] == 1000 and meta["ll_shape"]["n_heads"] == 4 and meta["ll_shape"]["n_layers"] == 2
+    assert _main(args) == 0  # everything stored: nothing is trained again
+    out = capsys.readouterr().out
+    assert out.count("already stored, skipped") == 2
