@@ -10,7 +10,6 @@ is that every method runs on every case; `main.py bench` measures quality at ful
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -58,7 +57,9 @@ def main() -> int:
     for o in slowest:
         print(f"  {o.seconds:7.1f}s  {o.label}")
     if args.json:
-        Path(args.json).write_text(json.dumps([o.__dict__ for o in outcomes], indent=1, default=str))
+        from circuits_benchmark.utils.atomic import finite_or_none, write_json
+
+        write_json(args.json, finite_or_none([o.__dict__ for o in outcomes]), indent=1, default=str)
     return 1 if failed else 0
 
 

@@ -25,6 +25,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+RESUME_HINT = "interrupted; run the same command again to resume: finished results are kept"
+GENERIC_HINT = "interrupted; nothing partial was written (files are replaced only once complete)"
+
+
+def interrupted_message(args: argparse.Namespace) -> str:
+    """One line for Ctrl-C: commands that skip finished work (bench, train iit) say how to resume."""
+    resumable = args.command == "bench" or (args.command == "train" and getattr(args, "train_command", None) == "iit")
+    return RESUME_HINT if resumable else GENERIC_HINT
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -32,3 +44,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (UnknownCaseError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\n{interrupted_message(args)}", file=sys.stderr)
+        return INTERRUPTED

@@ -1,8 +1,18 @@
-"""Run jobs locally (a process pool, or inline) or on a Ray cluster, with a progress bar."""
+"""Run jobs locally (a process pool, or inline) or on a Ray cluster, with a progress bar.
+
+Ctrl-C: pool workers ignore SIGINT (no traceback from each of them); the main process cancels
+the queued jobs, stops the workers (SIGTERM: a worker deletes its unfinished temporary file and
+exits at once) and re-raises KeyboardInterrupt, which the CLI turns into one line and exit status
+130. Every file is written atomically, so a stopped job leaves no partial file and the same command
+resumes.
+"""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable, Optional, Sequence
 
@@ -25,11 +35,54 @@ def run_jobs(jobs: Sequence, workers: int = 1, ray_address: Optional[str] = None
             outcomes.append(_done(run_job(job), bar, on_done))
     else:
         # spawn: workers start clean (no inherited torch/JAX thread pools)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker)
+        try:
             for future in as_completed([pool.submit(run_job, job) for job in jobs]):
                 outcomes.append(_done(future.result(), bar, on_done))
+        except BaseException:  # Ctrl-C (or an error here): do not wait for the queued jobs
+            _stop(pool)
+            bar.close()
+            raise
+        pool.shutdown()
     bar.close()
     return outcomes
+
+
+def _init_worker() -> None:
+    """Pool workers leave Ctrl-C to the main process, which stops them with SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_now)
+    # tqdm's default lock is a multiprocessing semaphore, which a stopped worker would leak
+    # (and the resource tracker would warn about); progress bars of one worker need a thread lock only
+    from tqdm import tqdm as std_tqdm
+    from tqdm.auto import tqdm as auto_tqdm
+
+    lock = threading.RLock()
+    std_tqdm.set_lock(lock)
+    auto_tqdm.set_lock(lock)
+
+
+def _exit_now(signum: int, frame) -> None:
+    from circuits_benchmark.utils.atomic import remove_pending
+
+    remove_pending()
+    os._exit(128 + signum)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel queued jobs and terminate the workers (their files are written atomically: nothing partial stays)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+        if process.is_alive():  # stuck in native code: SIGKILL
+            process.kill()
+            process.join()
+    pool.shutdown(wait=True)  # the pool's manager thread sees the stopped workers and releases its queues
 
 
 def _done(outcome: JobOutcome, bar: tqdm, on_done: Optional[Callable[[JobOutcome], None]]) -> JobOutcome:

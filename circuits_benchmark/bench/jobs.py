@@ -14,15 +14,16 @@ import torch
 
 @dataclass(frozen=True)
 class TrainJob:
-    """Train (SIIT by default) the low-level model of one case, unless it is already stored."""
+    """Train (SIIT by default) the low-level model of one case, unless it is already stored.
+
+    `config` holds `TrainConfig` fields (defaults for the rest).
+    """
 
     case_id: str
     models_root: str
     run: Optional[str] = None
-    epochs: int = 500
-    max_minutes: Optional[float] = None
-    seed: int = 0
-    device: str = "cpu"
+    config: dict = field(default_factory=dict)
+    retry_failed: bool = False
 
     @property
     def label(self) -> str:
@@ -74,19 +75,12 @@ def run_job(job: TrainJob | DiscoveryJob) -> JobOutcome:
 
 
 def _train(job: TrainJob) -> tuple[bool, dict]:
-    from circuits_benchmark.cases import get_case
-    from circuits_benchmark.training import TrainConfig, load_ll_model, save_result, train
-    from circuits_benchmark.training.store import model_paths
+    from circuits_benchmark.training import TrainConfig, train_and_store
 
-    config = TrainConfig(epochs=job.epochs, seed=job.seed, device=job.device,
-                         max_seconds=None if job.max_minutes is None else 60 * job.max_minutes)
-    run = job.run or config.run_name()
-    if model_paths(job.case_id, run, job.models_root)["weights"].exists():
-        load_ll_model(job.case_id, run, job.models_root)  # a broken file is an error, not a skip
-        return True, {}
-    result = train(get_case(job.case_id), config, progress=False)
-    save_result(result, job.models_root, run)
-    return False, {"epochs": result.epochs_run, "final": result.final_metrics}
+    config = TrainConfig(**job.config)
+    outcome = train_and_store(job.case_id, config, job.models_root, job.run, progress=False,
+                              retry_failed=job.retry_failed)
+    return outcome.pop("skipped"), outcome
 
 
 def _discover(job: DiscoveryJob) -> tuple[bool, dict]:

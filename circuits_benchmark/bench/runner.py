@@ -6,7 +6,6 @@ fails is reported and the rest go on.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -15,6 +14,8 @@ from typing import Optional
 
 from circuits_benchmark.bench.executors import run_jobs
 from circuits_benchmark.bench.jobs import DiscoveryJob, JobOutcome, TrainJob
+from circuits_benchmark.training.store import DEFAULT_ROOT
+from circuits_benchmark.utils.atomic import finite_or_none, write_json, write_text
 
 BENCH_TABLE_METRICS = (("auroc", "AUROC (rank-based, vs the true circuit)"), ("cpr", "CPR"), ("cmd", "CMD"),
                        ("runtime_s", "runtime (s)"))
@@ -22,13 +23,14 @@ BENCH_TABLE_METRICS = (("auroc", "AUROC (rank-based, vs the true circuit)"), ("c
 
 @dataclass
 class BenchConfig:
-    """What to run. `model`: "tracr" (the compiled models) or "siit" (trained; trained here if absent)."""
+    """What to run. `model`: "tracr" (the compiled models) or "siit" (the stored SIIT models; with
+    `train_missing`, cases without one are trained first)."""
 
     cases: list[str]
     methods: list[str]
     model: str = "tracr"
     results_dir: str = "results"
-    models_root: str = os.path.join("results", "models")
+    models_root: str = str(DEFAULT_ROOT)
     run: Optional[str] = None
     level: str = "edge"
     ablation: str = "patching"
@@ -36,6 +38,7 @@ class BenchConfig:
     seed: int = 0
     workers: int = 1
     ray_address: Optional[str] = None
+    train_missing: bool = False
     train_epochs: int = 500
     train_max_minutes: Optional[float] = None
     faithfulness: bool = True
@@ -140,10 +143,11 @@ def run_benchmark(config: BenchConfig, log=print) -> BenchReport:
     cases = _compile_cases(config, report)
     phase("compile", start)
 
-    if config.model == "siit":
+    if config.model == "siit" and config.train_missing:
         start = time.perf_counter()
-        train_jobs = [TrainJob(c, config.models_root, config.run, config.train_epochs, config.train_max_minutes,
-                               config.seed, config.device) for c in cases]
+        train_config = {"epochs": config.train_epochs, "seed": config.seed, "device": config.device,
+                        "max_seconds": None if config.train_max_minutes is None else 60 * config.train_max_minutes}
+        train_jobs = [TrainJob(c, config.models_root, config.run, train_config) for c in cases]
         outcomes = run_jobs(train_jobs, config.workers, config.ray_address, "train", note)
         report.outcomes += outcomes
         failed = {o.label for o in outcomes if not o.ok}
@@ -158,7 +162,7 @@ def run_benchmark(config: BenchConfig, log=print) -> BenchReport:
     files = find_circuit_files(config.circuits_dir, models=[config.model_label], cases=cases, methods=config.methods)
     files = [f for f in files if f.level == config.level and f.ablation == config.ablation]
     case_cache = CaseCache(config.device)
-    report.auroc_rows, errors = auroc_rows(files, cases=case_cache)
+    report.auroc_rows, errors = auroc_rows(files, cases=case_cache, models_root=config.models_root, run=config.run)
     report.errors += errors
     if config.faithfulness:
         report.faithfulness_rows, errors = faithfulness_rows(
@@ -182,5 +186,5 @@ def _write(config: BenchConfig, report: BenchReport, write_rows) -> None:
         "jobs": [asdict(o) for o in report.outcomes],
         "errors": report.errors,
     }
-    (out / f"{stem}_run.json").write_text(json.dumps(summary, indent=2, default=str))
-    (out / f"{stem}_tables.txt").write_text(report.tables() + "\n")
+    write_json(out / f"{stem}_run.json", finite_or_none(summary), indent=2, default=str)
+    write_text(out / f"{stem}_tables.txt", report.tables() + "\n")

@@ -61,14 +61,18 @@ class CompiledCase:
     def alignment_for(self, model_or_cfg: Any) -> TracrAlignment:
         """The alignment that holds in a model of this shape (a HookedTransformer, its cfg or a graph's cfg).
 
-        The Tracr model, and LL models of its size, keep Tracr's places; InterpBench-shaped LL models
-        (more layers or heads) place some nodes elsewhere (`training.ll_model.PLACEMENT_OVERRIDES`).
+        The Tracr model keeps Tracr's places. LL models get InterpBench's placement overrides
+        (`training.ll_model.PLACEMENT_OVERRIDES`, e.g. case 3's `frac_prevs` in head a1.h2) when the
+        model has the components they name (InterpBench's shape has), Tracr's places otherwise (as
+        with InterpBench's `--same-size`). Training and evaluation both decide through this method.
         """
-        from circuits_benchmark.training.ll_model import ll_alignment
+        from circuits_benchmark.training.ll_model import PLACEMENT_OVERRIDES, ll_alignment
 
         cfg = getattr(model_or_cfg, "cfg", model_or_cfg)
         hl = self.model.cfg
-        same_size = (cfg.n_layers, cfg.n_heads) == (hl.n_layers, hl.n_heads)
+        overrides = [c for comps in PLACEMENT_OVERRIDES.get(self.case.case_id, {}).values() for c in comps]
+        fits = all(c.layer < cfg.n_layers and (c.kind != "head" or c.head < cfg.n_heads) for c in overrides)
+        same_size = (cfg.n_layers, cfg.n_heads) == (hl.n_layers, hl.n_heads) or not fits
         return ll_alignment(self.alignment, self.case.case_id, same_size=same_size)
 
     def true_circuit(self, graph: Optional[ComputationalGraph] = None, ablation: str = "patching") -> Circuit:

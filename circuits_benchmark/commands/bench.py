@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 
+from circuits_benchmark.commands.arguments import add_device_arg, positive_int
+from circuits_benchmark.training.store import DEFAULT_ROOT
+
 DEFAULT_CASES = ["3", "4", "12", "14", "18"]
 
 
@@ -14,20 +17,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help=f"comma-separated case ids, or 'all' (default {','.join(DEFAULT_CASES)})")
     p.add_argument("-m", "--methods", default="all", help="comma-separated methods, or 'all' (default)")
     p.add_argument("--model", choices=["tracr", "siit"], default="tracr",
-                   help="study the compiled Tracr models or SIIT-trained ones (trained if not stored)")
+                   help="study the compiled Tracr models or the SIIT models (the shipped ones by default; see --train-missing)")
     p.add_argument("--run", default=None, help="SIIT run name (default: the training default)")
     p.add_argument("--results-dir", default="results")
-    p.add_argument("--models-root", default=os.path.join("results", "models"))
+    p.add_argument("--models-root", default=str(DEFAULT_ROOT),
+                   help="SIIT model store (default: the shipped models, circuits_benchmark/siit_models)")
     p.add_argument("--ablation", default="patching", choices=["patching", "mean", "zero"])
-    p.add_argument("-n", "--n-examples", type=int, default=32)
+    p.add_argument("-n", "--n-examples", type=positive_int, default=32)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local worker processes")
+    p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1, help="local worker processes")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run jobs on Ray (no address: a local Ray instance)")
-    p.add_argument("--train-epochs", type=int, default=500)
-    p.add_argument("--train-max-minutes", type=float, default=None)
+    p.add_argument("--train-missing", action="store_true",
+                   help="with --model siit: train (with the training defaults) the cases that have no stored model; "
+                   "without it a missing model is reported as a failed case")
+    p.add_argument("--train-epochs", type=positive_int, default=500, help="epoch limit of --train-missing (default 500)")
+    p.add_argument("--train-max-minutes", type=float, default=None, help="time limit of --train-missing per case")
     p.add_argument("--no-faithfulness", action="store_true", help="skip the CPR/CMD curves")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    add_device_arg(p)
     p.set_defaults(func=run)
 
 
@@ -44,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     config = BenchConfig(
         cases=cases, methods=methods, model=args.model, results_dir=args.results_dir, models_root=args.models_root,
         run=args.run, ablation=args.ablation, n_examples=args.n_examples, seed=args.seed, workers=args.workers,
-        ray_address=args.ray, train_epochs=args.train_epochs, train_max_minutes=args.train_max_minutes,
+        ray_address=args.ray, train_missing=args.train_missing, train_epochs=args.train_epochs, train_max_minutes=args.train_max_minutes,
         faithfulness=not args.no_faithfulness, device=str(resolve_device(args.device)),
     )
     report = run_benchmark(config)

@@ -7,6 +7,7 @@ import time
 
 from circuits_benchmark.cases import get_case
 from circuits_benchmark.cases.compiled import compile_case, compile_tracr
+from circuits_benchmark.commands.arguments import add_device_arg, non_negative_int
 from circuits_benchmark.tracr_compat.compile import BOS
 from circuits_benchmark.utils.device import resolve_device
 from circuits_benchmark.utils.equality import outputs_match
@@ -15,8 +16,8 @@ from circuits_benchmark.utils.equality import outputs_match
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("compile", help="compile a case to a HookedTransformer and show its true circuit")
     p.add_argument("-i", "--case", required=True, help="case id (see `main.py cases`)")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
-    p.add_argument("--check", type=int, default=20, metavar="N", help="compare with Tracr on N sampled inputs (0: skip)")
+    add_device_arg(p)
+    p.add_argument("--check", type=non_negative_int, default=20, metavar="N", help="compare with Tracr on N sampled inputs (0: skip)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-cache", action="store_true", help="recompile even if a cached model exists")
     p.set_defaults(func=run)

@@ -7,6 +7,12 @@
 * `realism -i CASE`: effect of ablating each node alone, for the Tracr model and any stored SIIT
   models, split into true-circuit and other nodes; `{out}/realism_case_{id}.{csv,json}`.
 * `print-results --metric auroc|cpr|cmd`: a methods x cases table from those files.
+
+Every circuit file is read against the model its folder names (`tracr`: the case's Tracr model;
+`siit` / `siit_{run}`: the stored SIIT model, see `--models-root` / `--run`). A file whose cfg or
+node / edge names differ from that model's graph, or that holds NaN / infinite scores, is refused;
+refused and failed files are listed on stderr and the command exits 1 (the other files are still
+evaluated and written).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from circuits_benchmark.commands.arguments import add_device_arg, positive_int
 from circuits_benchmark.evaluation.faithfulness import ROUNDINGS
 from circuits_benchmark.evaluation.results import DEFAULT_CIRCUITS_DIR, DEFAULT_EVAL_DIR
 
@@ -28,6 +35,8 @@ def add_parsers(eval_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--truth-ablation", choices=["patching", "mean", "zero"], default=None,
                    help="ablation defining the true circuit (default: each file's own; optimal -> patching)")
     p.add_argument("--plots", action="store_true", help="also draw one ROC picture per file under {out}/plots")
+    p.add_argument("--models-root", default=None, help="trained model store of `siit` folders (default: the training default)")
+    p.add_argument("--run", default=None, help="trained model run for the `siit` folder (default 510)")
     p.set_defaults(func=run_auroc)
 
     p = eval_subparsers.add_parser("faithfulness", help="MIB faithfulness curves, CPR and CMD of every circuit file")
@@ -38,13 +47,13 @@ def add_parsers(eval_subparsers: argparse._SubParsersAction) -> None:
                    help="ablation of removed edges (default: each file's own; optimal -> patching)")
     p.add_argument("--rounding", default="floor", choices=ROUNDINGS,
                    help="fraction -> edge count (floor = MIB's int(p*n); ceil keeps >= 1 edge)")
-    p.add_argument("-n", "--n-examples", type=int, default=32, help="clean/corrupted pairs per case")
+    p.add_argument("-n", "--n-examples", type=positive_int, default=32, help="clean/corrupted pairs per case")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=16, help="circuits per batched forward pass")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="circuits per batched forward pass")
     p.add_argument("--models-root", default=None, help="trained model store (default: the training default)")
     p.add_argument("--run", default=None, help="trained model run for the `siit` folder (default 510)")
     p.add_argument("--no-plots", action="store_true", help="skip the curve pictures")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    add_device_arg(p)
     p.set_defaults(func=run_faithfulness)
 
     p = eval_subparsers.add_parser("realism", help="per-node ablation effects of the Tracr and SIIT models of a case")
@@ -53,12 +62,12 @@ def add_parsers(eval_subparsers: argparse._SubParsersAction) -> None:
                    help="models to compare: tracr, siit, siit_{run}, interpbench (default: tracr)")
     p.add_argument("--ablation", default="patching", choices=["patching", "mean", "zero"])
     p.add_argument("--metric", default=None, choices=["kl", "l2", "logit_diff", "prob_diff", "accuracy"])
-    p.add_argument("-n", "--n-examples", type=int, default=64)
+    p.add_argument("-n", "--n-examples", type=positive_int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--models-root", default=None)
     p.add_argument("--run", default=None)
     p.add_argument("--out", type=Path, default=DEFAULT_EVAL_DIR, help=f"output folder (default {DEFAULT_EVAL_DIR})")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    add_device_arg(p)
     p.set_defaults(func=run_realism)
 
     p = eval_subparsers.add_parser("print-results", help="methods x cases table of auroc, cpr or cmd")
@@ -97,17 +106,21 @@ def _files(args: argparse.Namespace):
 
 
 def _report(kind: str, rows: list, errors: list, out: Path) -> int:
+    """Print refused / failed files to stderr; exit status 1 when any file failed (or none was evaluated)."""
     for path, message in errors:
         print(f"{path}: {message}", file=sys.stderr)
-    print(f"{kind}: evaluated {len(rows)} circuit files ({len(errors)} failed); wrote {out}.csv and {out}.json")
-    return 0 if rows else 1
+    print(f"{kind}: evaluated {len(rows)} circuit files ({len(errors)} refused or failed); wrote {out}.csv and {out}.json")
+    if errors:
+        print(f"error: {len(errors)} circuit file(s) could not be evaluated (listed above)", file=sys.stderr)
+    return 0 if rows and not errors else 1
 
 
 def run_auroc(args: argparse.Namespace) -> int:
     from circuits_benchmark.evaluation.bulk import auroc_rows
     from circuits_benchmark.evaluation.results import format_results_table, write_rows
 
-    rows, errors = auroc_rows(_files(args), args.truth_ablation, args.out / "plots" if args.plots else None)
+    rows, errors = auroc_rows(_files(args), args.truth_ablation, args.out / "plots" if args.plots else None,
+                              models_root=args.models_root, run=args.run)
     write_rows(rows, args.out / "auroc.csv", args.out / "auroc.json")
     if rows:
         print(format_results_table(rows, "auroc"))
@@ -152,16 +165,16 @@ def run_realism(args: argparse.Namespace) -> int:
         except FileNotFoundError as err:
             raise ValueError(f"model {name!r} of case {args.case}: {err}") from err
         tasks[name] = task_from_case(compiled, args.n_examples, args.seed, model=model)
-    truth_edges = compiled.alignment.mib_edges(args.ablation)
-    rows, summaries = realism_table(tasks, truth_edges, args.ablation, args.metric)
+    truths = {name: compiled.alignment_for(task.model).mib_edges(args.ablation) for name, task in tasks.items()}
+    rows, summaries = realism_table(tasks, truths, args.ablation, args.metric)
     print(f"case {args.case}: effect of ablating each node alone ({args.ablation})")
     print(format_realism_table(rows, summaries))
     out = args.out / f"realism_case_{args.case}"
     write_rows(rows, out.with_suffix(".csv"))
-    out.with_suffix(".json").parent.mkdir(parents=True, exist_ok=True)
-    import json
+    from circuits_benchmark.utils.atomic import finite_or_none, write_json
 
-    out.with_suffix(".json").write_text(json.dumps({"rows": rows, "summaries": [s.to_dict() for s in summaries]}, indent=1))
+    write_json(out.with_suffix(".json"), finite_or_none({"rows": rows, "summaries": [s.to_dict() for s in summaries]}),
+               indent=1)
     print(f"wrote {out}.csv and {out}.json")
     return 0
 

@@ -10,6 +10,7 @@ import argparse
 
 from circuits_benchmark.commands.arguments import add_device_arg, positive_int
 from circuits_benchmark.training.store import DEFAULT_ROOT, DEFAULT_RUN
+from circuits_benchmark.training.trainer import GATE_PAIRS, GATE_SEED
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -27,8 +28,9 @@ def add_subparser(eval_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--root", default=str(DEFAULT_ROOT), help=f"model store root (default {DEFAULT_ROOT})")
     p.add_argument("--interp-bench", action="store_true",
                    help="download the published model from the Hugging Face hub (cybershiptrooper/InterpBench)")
-    p.add_argument("-n", "--n-samples", type=positive_int, default=1000, help="(base, source) pairs to evaluate on")
-    p.add_argument("--seed", type=int, default=12_345)
+    p.add_argument("-n", "--n-samples", type=positive_int, default=GATE_PAIRS,
+                   help=f"(base, source) pairs to evaluate on (default {GATE_PAIRS}, the quality gate's)")
+    p.add_argument("--seed", type=int, default=GATE_SEED, help=f"default {GATE_SEED}, the quality gate's")
     p.add_argument("--atol", type=float, default=0.05, help="tolerance of numerical outputs")
     add_device_arg(p)
     p.add_argument("--per-node", action="store_true", help="also print IIA per HL node and strict accuracy per LL node")
@@ -71,10 +73,9 @@ def run(args: argparse.Namespace) -> int:
     check_fits_case(compiled, stored.cfg)
     metrics = evaluate_model(case, stored.model, n=args.n_samples, seed=args.seed, atol=args.atol, compiled=compiled)
     print(f"case {case.case_id} ({case.output_kind}), model {source}, run {args.run}: {args.n_samples} pairs")
-    print(f"  IIA                                   {metrics['iia']:.2%}")
-    print(f"  strict accuracy                       {metrics['strict_accuracy']:.2%}")
-    print(f"  accuracy                              {metrics['accuracy']:.2%}")
-    print(f"  accuracy, all non-circuit ablated     {metrics['circuit_accuracy']:.2%}")
+    for label, key in (("IIA", "iia"), ("strict accuracy", "strict_accuracy"), ("accuracy", "accuracy"),
+                       ("accuracy, all non-circuit ablated", "circuit_accuracy")):
+        print(f"  {label:38s}{metrics[key]:.2%}")
     if args.per_node:
         for key, value in metrics.items():
             if "/" in key:

@@ -4,6 +4,11 @@ Writes the circuit (MIB JSON, or `.pt` by extension) to `--out` or
 `results/circuits/{model}/case_{id}/{method}_{level}_{ablation}.json`, plus a sidecar
 `....meta.json` (method, config, task, model, runtime), and prints the best-scored edges.
 `--checkpoint PATH --config PATH --tokens PATH` runs on any HookedTransformer and user batches.
+
+An existing result is overwritten only when its `.meta.json` records the same settings (method,
+method config, resolved metric, model, case, run, checkpoint, tokens, examples); otherwise, or
+without a readable meta file, `run` refuses and names the differing settings; `--force` overwrites.
+A method that produced NaN or infinite scores is an error and nothing is written.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from circuits_benchmark.commands.arguments import add_device_arg, non_negative_int, positive_int
 from circuits_benchmark.methods import ABLATIONS, LEVELS, MethodConfig, get_method, method_names, run_method
 from circuits_benchmark.methods.eap import SCORING_METRICS
 
@@ -36,9 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-i", "--case", default=None, help="case id (see `main.py cases`)")
     p.add_argument("--model", choices=["tracr", "siit"], default="tracr", help="the Tracr model or a trained SIIT model")
     p.add_argument("--run", default=None, help="SIIT run name in the model store (default: the store's default)")
-    p.add_argument("--models-root", default=None, help="SIIT model store root (default results/models)")
+    p.add_argument("--models-root", default=None, help="SIIT model store root (default: the shipped models, circuits_benchmark/siit_models)")
     p.add_argument("--checkpoint", type=Path, default=None, help="state dict of any HookedTransformer (with --config, --tokens)")
-    p.add_argument("--config", type=Path, default=None, help="HookedTransformerConfig JSON for --checkpoint")
+    p.add_argument("--config", type=Path, default=None, help="config of --checkpoint: HookedTransformerConfig JSON, or InterpBench's ll_model_cfg.pkl")
     p.add_argument("--tokens", type=Path, default=None,
                    help=".pt dict with clean_tokens, corrupted_tokens (optional clean_mask, corrupted_mask, positions)")
     p.add_argument("--level", choices=LEVELS, default=None,
@@ -48,14 +54,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ablation", choices=ABLATIONS, default="patching")
     p.add_argument("--metric", choices=SCORING_METRICS, default=None,
                    help="default: the method's (gradient methods: logit_diff / output_diff; others: kl / l2)")
-    p.add_argument("--batch-size", type=int, default=32, help="circuits per forward pass")
-    p.add_argument("--ig-steps", type=int, default=5, help="EAP-IG interpolation steps")
-    p.add_argument("--n-examples", type=int, default=64, help="clean / corrupted examples")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="circuits per forward pass")
+    p.add_argument("--ig-steps", type=positive_int, default=5, help="EAP-IG interpolation steps")
+    p.add_argument("--n-examples", type=positive_int, default=64, help="clean / corrupted examples")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for tiny models)")
+    add_device_arg(p)
+    p.add_argument("--threads", type=non_negative_int, default=1, help="torch CPU threads (default 1: fastest for tiny models)")
     p.add_argument("--out", type=Path, default=None, help="circuit file (.json MIB format, or .pt)")
-    p.add_argument("--top", type=int, default=10, help="edges shown in the summary")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an existing circuit file even if it was made with other settings")
+    p.add_argument("--top", type=non_negative_int, default=10, help="edges shown in the summary")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -95,19 +103,11 @@ def meta_path(out: Path) -> Path:
     return out.with_name(out.stem + ".meta.json")
 
 
-def discover_and_save(task: Any, method: str, config: MethodConfig, out: Path, model_meta: dict,
-                      graph: Any = None) -> tuple[Any, float]:
-    """Run `method` on `task`, write the circuit to `out` and its `.meta.json`; (circuit, seconds)."""
-    from circuits_benchmark.graph import write_circuit
-
+def result_meta(task: Any, method: str, config: MethodConfig, out: Path, model_meta: dict, graph: Any,
+                seconds: Optional[float] = None) -> dict:
+    """The `.meta.json` of a result (`seconds`: the method's runtime, once known)."""
     spec = get_method(method)
-    graph = graph or task.graph()
-    start = time.perf_counter()
-    circuit = run_method(method, task, config, graph)
-    seconds = time.perf_counter() - start
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_circuit(circuit, out)
-    meta = {
+    return {
         "method": method,
         "description": spec.description,
         "config": dataclasses.asdict(config),
@@ -123,7 +123,78 @@ def discover_and_save(task: Any, method: str, config: MethodConfig, out: Path, m
         "circuit_file": str(out),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    meta_path(out).write_text(json.dumps(meta, indent=2, default=str))
+
+
+#: Config fields that change nothing in a result (display only); ignored when comparing settings.
+_NOT_SETTINGS = ("progress", "metric")  # config.metric: compared through the resolved top-level "metric"
+
+
+def result_settings(meta: dict) -> dict[str, Any]:
+    """The settings a result was made with, from its meta (flat, comparable with `==`)."""
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    model = meta.get("model") if isinstance(meta.get("model"), dict) else {}
+    task = meta.get("task") if isinstance(meta.get("task"), dict) else {}
+    kind = model.get("kind")
+    if isinstance(kind, str) and kind.startswith("siit"):
+        kind = "siit"  # `run` labels siit_{run}, the bench "siit" with the run alongside
+    settings: dict[str, Any] = {"method": meta.get("method"), "metric": meta.get("metric")}
+    settings.update({f"config.{k}": v for k, v in config.items() if k not in _NOT_SETTINGS})
+    settings.update({"model": kind, "case": None if model.get("case") is None else str(model.get("case")),
+                     "run": model.get("run"), "checkpoint": model.get("checkpoint"), "tokens": model.get("tokens"),
+                     "model_shape": [model.get("n_layers"), model.get("n_heads"), model.get("d_model")],
+                     "n_examples": task.get("n_examples"), "task": task.get("name")})
+    return json.loads(json.dumps(settings, default=str))  # tuples -> lists, paths -> strings: as read back
+
+
+def settings_differences(existing: dict, planned: dict) -> list[str]:
+    """`key: existing vs planned` for every setting that differs."""
+    a, b = result_settings(existing), result_settings(planned)
+    return [f"{k}: {a.get(k)!r} there, {b.get(k)!r} now" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def check_overwrite(out: Path, planned_meta: dict, force: bool = False) -> None:
+    """Refuse (ValueError) to replace `out` unless its meta records the same settings, or `force`."""
+    if force or not out.exists():
+        return
+    hint = "pass --force to replace it, or --out to write elsewhere"
+    try:
+        existing = json.loads(meta_path(out).read_text())
+        if not isinstance(existing, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{out} exists and its settings are unknown (no readable {meta_path(out).name}: "
+                         f"{type(err).__name__}); refusing to overwrite it: {hint}") from None
+    differences = settings_differences(existing, planned_meta)
+    if differences:
+        raise ValueError(f"{out} exists and was made with other settings ({'; '.join(differences)}); "
+                         f"refusing to overwrite it: {hint}")
+
+
+def discover_and_save(task: Any, method: str, config: MethodConfig, out: Path, model_meta: dict,
+                      graph: Any = None) -> tuple[Any, float]:
+    """Run `method` on `task`, write the circuit to `out` and its `.meta.json`; (circuit, seconds).
+
+    Both files are written atomically. A circuit with NaN / infinite scores raises CircuitFileError
+    and nothing is written (the previous files, if any, stay as they were).
+    """
+    from circuits_benchmark.graph import CircuitFileError, non_finite_entries, write_circuit
+    from circuits_benchmark.utils.atomic import finite_or_none, write_json
+
+    graph = graph or task.graph()
+    start = time.perf_counter()
+    circuit = run_method(method, task, config, graph)
+    seconds = time.perf_counter() - start
+    bad = non_finite_entries(circuit, unscored_nodes=out.suffix.lower() != ".pt")
+    if bad:
+        shown = ", ".join(bad[:5]) + (f", ... ({len(bad)} in all)" if len(bad) > 5 else "")
+        raise CircuitFileError(f"{method} produced non-finite scores (NaN or infinity): {shown}; "
+                               f"nothing was written to {out}")
+    meta = result_meta(task, method, config, out, model_meta, graph, seconds)
+    # the old meta goes first: an interruption before the new one leaves a circuit without meta
+    # (whose settings are unknown), never a circuit described by another run's meta
+    meta_path(out).unlink(missing_ok=True)
+    write_circuit(circuit, out)
+    write_json(meta_path(out), finite_or_none(meta), indent=2, default=str)
     return circuit, seconds
 
 
@@ -140,7 +211,9 @@ def run(args: argparse.Namespace) -> int:
     task, label, folder = _subject(args, device)
     out = args.out or folder / f"{args.method}_{args.level}_{args.ablation}.json"
     model_meta = {"kind": label, "case": args.case, "run": args.run,
-                  "checkpoint": None if args.checkpoint is None else str(args.checkpoint)}
+                  "checkpoint": None if args.checkpoint is None else str(args.checkpoint),
+                  "tokens": None if args.tokens is None else str(args.tokens)}
+    check_overwrite(out, result_meta(task, args.method, config, out, model_meta, task.graph()), args.force)
     circuit, seconds = discover_and_save(task, args.method, config, out, model_meta)
     print(summary(circuit, args.method, task.name, seconds, args.top))
     print(f"wrote {out} and {meta_path(out)}")

@@ -60,6 +60,8 @@ def _add_iit_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--early-stop-threshold", type=float, default=0.995, help="default 0.995 (InterpBench's)")
     p.add_argument("--max-minutes", type=float, default=None, help="time limit per case")
     p.add_argument("--workers", type=positive_int, default=1, help="cases trained in parallel by a process pool (default 1)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="train again the stored models that fail the quality gate (default: every stored model is kept)")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="train on Ray (a local instance, or the cluster at ADDRESS)")
     p.add_argument("--wandb", action="store_true", help="log to wandb in offline mode (never online)")
@@ -114,13 +116,13 @@ def run_iit(args: argparse.Namespace) -> int:
                                                           for c in args.case.split(",") if c.strip()]
     if len(ids) == 1 and args.workers <= 1 and args.ray is None:
         print(_describe(ids[0], run, train_and_store(ids[0], config, args.output_dir, run,
-                                                     progress=not args.no_progress)))
+                                                     progress=not args.no_progress, retry_failed=args.retry_failed)))
         _write_manifest(args.output_dir, run)
         return 0
     from circuits_benchmark.bench.executors import run_jobs
     from circuits_benchmark.bench.jobs import TrainJob
 
-    jobs = [TrainJob(c, args.output_dir, run, asdict(config)) for c in ids]
+    jobs = [TrainJob(c, args.output_dir, run, asdict(config), args.retry_failed) for c in ids]
     failed = []
 
     def report(outcome) -> None:

@@ -88,6 +88,9 @@ def _check_same_graph(circuit: Circuit, truth: Circuit) -> None:
 def _abs_scores(scores: torch.Tensor) -> np.ndarray:
     """``|scores|`` as float64 numpy, NaN -> :data:`UNSCORED`."""
     out = scores.detach().cpu().to(torch.float64).abs().numpy().copy()
+    if np.isinf(out).any():
+        raise ValueError(f"{int(np.isinf(out).sum())} scores are infinite; ROC needs finite scores "
+                         "(circuit files with non-finite scores are refused when read)")
     out[np.isnan(out)] = UNSCORED
     return out
 

@@ -1,7 +1,10 @@
 """Evaluate every circuit file of a results folder: AUROC rows and faithfulness rows.
 
-Per-file failures (unreadable file, degenerate truth, undefined faithfulness, missing model) are
-collected as ``(path, message)`` and the other files go on.
+Every file is read against the model its folder names (the case's Tracr model for ``tracr``, the
+stored SIIT model for ``siit`` / ``siit_{run}``): a file whose cfg or node / edge names differ from
+that model's graph, or that holds non-finite scores, is refused. Per-file failures (refused or
+unreadable file, degenerate truth, undefined faithfulness, missing model) are collected as
+``(path, message)`` and the other files go on.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any, Optional, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from circuits_benchmark.graph import Circuit, ComputationalGraph
+from circuits_benchmark.graph import Circuit, CircuitFileError, CircuitModelMismatchError, ComputationalGraph
 
 from .auroc import DegenerateTruthError, auroc_report, mib_auroc, rank_auroc
 from .faithfulness import FRACTIONS, faithfulness_curves
@@ -28,6 +31,8 @@ class CaseCache:
     def __init__(self, device: str = "cpu"):
         self.device = device
         self._compiled: dict[str, Any] = {}
+        self._models: dict[tuple, Any] = {}
+        self._graphs: dict[tuple, ComputationalGraph] = {}
 
     def get(self, case_id: str) -> Any:
         if case_id not in self._compiled:
@@ -36,6 +41,21 @@ class CaseCache:
 
             self._compiled[case_id] = compile_case(get_case(case_id), device=self.device)
         return self._compiled[case_id]
+
+    def model(self, model_name: str, case_id: str, models_root: Optional[str] = None, run: Optional[str] = None) -> Any:
+        """The model behind results folder ``model_name`` for ``case_id`` (see :func:`load_model`), loaded once."""
+        key = (model_name, case_id, models_root, run)
+        if key not in self._models:
+            self._models[key] = load_model(model_name, self.get(case_id), models_root, run, device=self.device)
+        return self._models[key]
+
+    def graph(self, model_name: str, case_id: str, models_root: Optional[str] = None,
+              run: Optional[str] = None) -> ComputationalGraph:
+        """That model's computational graph: what a circuit file of this folder must match."""
+        key = (model_name, case_id, models_root, run)
+        if key not in self._graphs:
+            self._graphs[key] = ComputationalGraph.from_model(self.model(model_name, case_id, models_root, run))
+        return self._graphs[key]
 
 
 def load_model(model_name: str, compiled: Any, models_root: Optional[str] = None, run: Optional[str] = None,
@@ -56,8 +76,21 @@ def load_model(model_name: str, compiled: Any, models_root: Optional[str] = None
 
 
 def true_circuit(compiled: Any, graph: ComputationalGraph, ablation: str) -> Circuit:
-    """The case's true circuit on ``graph`` (any model with the Tracr layers and >= its heads)."""
-    return Circuit.from_edges(graph, compiled.alignment.mib_edges(truth_ablation_for(ablation)))
+    """The case's true circuit on ``graph`` (the Tracr model's, or an LL model's: see ``CompiledCase.alignment_for``)."""
+    return compiled.true_circuit(graph, truth_ablation_for(ablation))
+
+
+def read_for_model(cf: CircuitFile, graph: ComputationalGraph) -> Circuit:
+    """Read ``cf`` against its model's ``graph``; refuses (CircuitFileError) a file of another model
+    (cfg or node / edge names differ), a malformed file or one with non-finite scores."""
+    try:
+        return cf.read(graph)
+    except CircuitModelMismatchError as err:
+        raise CircuitModelMismatchError(
+            f"refused: not a circuit of case {cf.case_id}'s {cf.model} model ({graph.n_nodes} nodes, "
+            f"{graph.n_edges} edges): {err}") from err
+    except CircuitFileError as err:
+        raise CircuitFileError(f"refused: {err}") from err
 
 
 def _base_row(cf: CircuitFile) -> dict:
@@ -66,14 +99,18 @@ def _base_row(cf: CircuitFile) -> dict:
 
 def auroc_rows(files: Sequence[CircuitFile], truth_ablation: Optional[str] = None,
                plots_dir: Optional[Path] = None, cases: Optional[CaseCache] = None,
-               progress: bool = True) -> tuple[list[dict], Errors]:
-    """One row per circuit file with every AUROC (see ``auroc_report``); ROC pictures if ``plots_dir``."""
+               progress: bool = True, models_root: Optional[str] = None,
+               run: Optional[str] = None) -> tuple[list[dict], Errors]:
+    """One row per circuit file with every AUROC (see ``auroc_report``); ROC pictures if ``plots_dir``.
+
+    Each file is checked against its folder's model (``models_root`` / ``run`` locate SIIT models).
+    """
     cases = cases or CaseCache()
     rows: list[dict] = []
     errors: Errors = []
     for cf in tqdm(files, desc="auroc", disable=not progress or len(files) < 2):
         try:
-            circuit = cf.read()
+            circuit = read_for_model(cf, cases.graph(cf.model, cf.case_id, models_root, run))
             t_abl = truth_ablation or cf.ablation
             truth = true_circuit(cases.get(cf.case_id), circuit.graph, t_abl)
             head_level = cf.model != "tracr"
@@ -112,10 +149,10 @@ def faithfulness_rows(files: Sequence[CircuitFile], metric: Optional[str] = None
             compiled = cases.get(cf.case_id)
             key = (cf.model, cf.case_id)
             if key not in tasks:
-                model = load_model(cf.model, compiled, models_root, run, device=cases.device)
+                model = cases.model(cf.model, cf.case_id, models_root, run)
                 tasks[key] = task_from_case(compiled, n_examples, seed, model=model)
             task = tasks[key]
-            circuit = cf.read(task.graph())
+            circuit = read_for_model(cf, task.graph())
             eval_ablation = ablation or truth_ablation_for(cf.ablation)
             level = "node" if cf.level == "node" and circuit.node_scores is not None else "edge"
             with torch.no_grad():

@@ -7,6 +7,8 @@ from typing import Mapping, Optional, Union
 
 from matplotlib.figure import Figure
 
+from circuits_benchmark.utils.atomic import atomic_write
+
 from .auroc import RocResult
 from .faithfulness import FaithfulnessResult
 
@@ -15,9 +17,8 @@ PathLike = Union[str, Path]
 
 def _save(fig: Figure, path: PathLike) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    return atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=120, bbox_inches="tight"))
 
 
 def plot_roc(curves: Mapping[str, RocResult], path: PathLike, title: Optional[str] = None) -> Path:

@@ -106,8 +106,7 @@ def gt_node_realism(task: PatchingTask, truth: Union[Circuit, Sequence[str]], ab
     """``node_realism`` with each node flagged as in / out of the true circuit, and summaries.
 
     ``truth`` is a Circuit on the task's graph or a list of MIB edge names (e.g.
-    ``compiled.alignment.mib_edges(ablation)``), which fits any model with the Tracr model's
-    layers and at least its heads (SIIT models keep the Tracr head positions).
+    ``compiled.alignment_for(model).mib_edges(ablation)``).
     """
     graph = task.graph()
     if not isinstance(truth, Circuit):
@@ -129,14 +128,22 @@ def gt_node_realism(task: PatchingTask, truth: Union[Circuit, Sequence[str]], ab
     )
 
 
-def realism_table(tasks: Mapping[str, PatchingTask], truth_edges: Sequence[str], ablation: str = "patching",
-                  metric: Optional[str] = None, progress: bool = True) -> tuple[list[dict], list[RealismSummary]]:
+def realism_table(tasks: Mapping[str, PatchingTask], truth_edges: Union[Sequence[str], Mapping[str, Sequence[str]]],
+                  ablation: str = "patching", metric: Optional[str] = None,
+                  progress: bool = True) -> tuple[list[dict], list[RealismSummary]]:
     """Per-node rows comparing several models (e.g. ``{"tracr": ..., "siit": ...}``) on the same case.
+
+    ``truth_edges``: MIB edge names of the true circuit, shared by every model or one list per model
+    (an InterpBench-shaped model may hold a node elsewhere than the Tracr model; see
+    ``CompiledCase.alignment_for``).
 
     Each row: ``node``, ``in_circuit``, and ``{model}_effect`` / ``{model}_accuracy`` (None where a
     model lacks the node, e.g. extra heads of a wider SIIT model).
     """
-    summaries = [gt_node_realism(task, truth_edges, ablation, metric, name, progress=progress)
+    def truth_of(name: str) -> Sequence[str]:
+        return truth_edges[name] if isinstance(truth_edges, Mapping) else truth_edges
+
+    summaries = [gt_node_realism(task, truth_of(name), ablation, metric, name, progress=progress)
                  for name, task in tasks.items()]
     table: dict[str, dict] = {}
     for summary in summaries:

@@ -16,6 +16,7 @@ the headline ``auroc`` is the head-level one; for ``tracr`` it is the edge-level
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 from circuits_benchmark.graph import Circuit, read_circuit
+from circuits_benchmark.utils.atomic import finite_or_none, write_json, write_text
 
 PathLike = Union[str, Path]
 DEFAULT_CIRCUITS_DIR = Path("results/circuits")
@@ -132,26 +134,28 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return ";".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in value)
     if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.6g}"
+        return "" if not math.isfinite(value) else f"{value:.6g}"
     if value is None:
         return ""
     return value
 
 
 def write_rows(rows: Sequence[dict], csv_path: PathLike, json_path: Optional[PathLike] = None) -> None:
-    """Rows to CSV (lists joined by ``;``) and, if asked, to JSON (full values)."""
-    csv_path = Path(csv_path)
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    """Rows to CSV (lists joined by ``;``) and, if asked, to JSON (full values), each file atomically.
+
+    Undefined numbers (NaN, infinity) are blank in the CSV and ``null`` in the JSON (standard JSON).
+    """
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _csv_value(row.get(k)) for k in columns})
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_value(row.get(k)) for k in columns})
+    write_text(csv_path, buffer.getvalue())
     if json_path is not None:
-        Path(json_path).write_text(json.dumps(list(rows), indent=1, default=_json_default))
+        write_json(json_path, finite_or_none(list(rows)), indent=1, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:

@@ -11,8 +11,10 @@ Typical use::
 from .circuit import Circuit, nodes_from_edges, prune_edges, rank_edges
 from .circuit_io import (
     CircuitFileError,
+    CircuitModelMismatchError,
     circuit_from_dict,
     circuit_to_dict,
+    non_finite_entries,
     read_circuit,
     read_circuit_json,
     read_circuit_pt,
@@ -53,7 +55,8 @@ __all__ = [
     "mean_node_outputs", "node_mask_to_edge_mask", "nodes_removed_mask", "patched_forward",
     "resolve_source", "single_edge_ablation_masks",
     "Circuit", "nodes_from_edges", "prune_edges", "rank_edges",
-    "CircuitFileError", "circuit_from_dict", "circuit_to_dict", "read_circuit", "read_circuit_json",
+    "CircuitFileError", "CircuitModelMismatchError", "circuit_from_dict", "circuit_to_dict", "non_finite_entries",
+    "read_circuit", "read_circuit_json",
     "read_circuit_pt", "write_circuit", "write_circuit_json", "write_circuit_pt",
     "draw_circuit", "node_positions",
 ]

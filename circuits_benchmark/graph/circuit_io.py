@@ -27,6 +27,17 @@ hannamw/MIB-circuit-track ``graph.py``:
 * Attention-only models (not representable in EAP-IG) add ``"has_mlp": false`` to ``cfg``.
 * ``.pt``'s ``nodes_in_graph`` / ``nodes_scores`` cover upstream nodes only (as in EAP-IG):
   logits is read back as in the graph, with a NaN score.
+* Scores must be finite, in both formats. A file holding NaN or infinity anywhere in its scores
+  (``NaN`` / ``Infinity`` literals in JSON, non-finite tensor entries in ``.pt``) is refused with
+  :class:`CircuitFileError` naming the first offending entries; writers refuse the same circuits,
+  so files written here are standard JSON. In memory a NaN *node* (or neuron-row) score means
+  "not scored" (e.g. ``logits``): JSON omits that ``score`` (``neurons_scores``) key, and reading
+  a node without one gives NaN back; ``.pt`` stores every upstream node's score, so an unscored
+  upstream node cannot be written as ``.pt``.
+* A file read against a model (``model_or_graph``) must be that model's: every cfg difference is
+  named, and so is any node or edge the model's graph lacks (:class:`CircuitModelMismatchError`).
+* Files are written atomically (temporary file + rename): an interrupted write never leaves a
+  truncated file.
 """
 
 from __future__ import annotations
@@ -38,6 +49,8 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import torch
+
+from circuits_benchmark.utils.atomic import torch_save, write_text
 
 from .circuit import Circuit
 from .graph import ComputationalGraph, GraphConfig
@@ -54,16 +67,34 @@ class CircuitFileError(ValueError):
     """A circuit file is malformed or does not fit the model; the message names the bad key."""
 
 
+class CircuitModelMismatchError(CircuitFileError):
+    """A circuit file belongs to another model: its cfg or its node / edge names differ from the model's graph."""
+
+
+_SHOWN = 5  # offending entries named in an error message
+
+
+def _examples(items: list[str]) -> str:
+    more = f", ... ({len(items)} in all)" if len(items) > _SHOWN else ""
+    return ", ".join(items[:_SHOWN]) + more
+
+
+def _refuse_non_finite(entries: list[str], where: str = "the file", hint: str = "") -> None:
+    if entries:
+        raise CircuitFileError(f"{where} holds non-finite scores (NaN or infinity): {_examples(entries)}; "
+                               f"circuit scores must be finite numbers{hint}")
+
+
 # ---------------------------------------------------------------------------- helpers
 def _graph_for(model_or_graph: Any, cfg: GraphConfig) -> ComputationalGraph:
     if model_or_graph is None:
         return ComputationalGraph.from_model(cfg)
     graph = model_or_graph if isinstance(model_or_graph, ComputationalGraph) else ComputationalGraph.from_model(model_or_graph)
     mine = graph.cfg
-    for key in _CFG_KEYS + _OPTIONAL_CFG_KEYS:
-        if getattr(mine, key) != getattr(cfg, key):
-            raise CircuitFileError(
-                f"cfg[{key!r}] = {getattr(cfg, key)!r} in the file does not match the model ({getattr(mine, key)!r})")
+    differences = [f"{key} {getattr(cfg, key)!r} in the file vs {getattr(mine, key)!r} in the model"
+                   for key in _CFG_KEYS + _OPTIONAL_CFG_KEYS if getattr(mine, key) != getattr(cfg, key)]
+    if differences:
+        raise CircuitModelMismatchError(f"the file's cfg does not match the model: {'; '.join(differences)}")
     return graph
 
 
@@ -96,7 +127,10 @@ def _cfg_dict(graph: ComputationalGraph) -> dict[str, Any]:
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise CircuitFileError(f"{where} must be a number, got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond float range
+        return math.inf if value > 0 else -math.inf
 
 
 def _boolean(value: Any, where: str) -> bool:
@@ -130,18 +164,48 @@ def _check_entry(entry: Any, where: str, allowed: tuple[str, ...], required: tup
             raise CircuitFileError(f"missing {key!r} in {where}")
 
 
+def non_finite_entries(circuit: Circuit, unscored_nodes: bool = True) -> list[str]:
+    """Names of the circuit's non-finite scores, as circuit files spell them (empty: writable).
+
+    Edge scores must be finite. With ``unscored_nodes`` (JSON), a NaN node score or an all-NaN
+    neuron row means "not scored" and is allowed (the key is left out); infinities never are.
+    Without it (``.pt``, which stores every upstream node), logits' node score is the only NaN allowed.
+    """
+    graph = circuit.graph
+    bad = [f"edges[{graph.edge_name(e)!r}]['score'] = {float(circuit.edge_scores[e])}"
+           for e in torch.nonzero(~torch.isfinite(circuit.edge_scores)).flatten().tolist()]
+    if circuit.node_scores is not None:
+        for node in graph.nodes:
+            value = float(circuit.node_scores[node.index])
+            unscored_ok = unscored_nodes or node.upstream_index is None
+            if not math.isfinite(value) and not (math.isnan(value) and unscored_ok):
+                bad.append(f"nodes[{node.name!r}]['score'] = {value}")
+    if circuit.neuron_scores is not None:
+        for node in graph.upstream_nodes:
+            row = circuit.neuron_scores[node.upstream_index]
+            if unscored_nodes and bool(torch.isnan(row).all()):
+                continue
+            for i in torch.nonzero(~torch.isfinite(row)).flatten().tolist():
+                bad.append(f"nodes[{node.name!r}]['neurons_scores'][{i}] = {float(row[i])}")
+    return bad
+
+
 def circuit_to_dict(circuit: Circuit) -> dict[str, Any]:
-    """The MIB JSON structure of a circuit."""
+    """The MIB JSON structure of a circuit; non-finite scores raise :class:`CircuitFileError`.
+
+    A NaN node score (an unscored node, e.g. ``logits``) is left out, as is an all-NaN neuron row.
+    """
+    _refuse_non_finite(non_finite_entries(circuit), "the circuit")
     graph = circuit.graph
     nodes: dict[str, Any] = {}
     for node in graph.nodes:
         entry: dict[str, Any] = {"in_graph": bool(circuit.node_in_graph[node.index])}
-        if circuit.node_scores is not None:
+        if circuit.node_scores is not None and not math.isnan(float(circuit.node_scores[node.index])):
             entry["score"] = float(circuit.node_scores[node.index])
         row = node.upstream_index
         if row is not None and circuit.neuron_in_graph is not None:
             entry["neurons"] = [bool(x) for x in circuit.neuron_in_graph[row].tolist()]
-        if row is not None and circuit.neuron_scores is not None:
+        if row is not None and circuit.neuron_scores is not None and not bool(torch.isnan(circuit.neuron_scores[row]).all()):
             entry["neurons_scores"] = [float(x) for x in circuit.neuron_scores[row].tolist()]
         nodes[node.name] = entry
     scores = circuit.edge_scores.tolist()
@@ -169,17 +233,24 @@ def circuit_from_dict(data: Any, model_or_graph: Any = None) -> Circuit:
     seen = torch.zeros(graph.n_edges, dtype=torch.bool)
     scores_list = [0.0] * graph.n_edges
     in_graph_list = [False] * graph.n_edges
+    non_finite: list[str] = []
+    unknown = [name for name in raw_edges if name not in graph.edge_by_name]
+    if unknown:
+        raise CircuitModelMismatchError(
+            f"unknown edge {unknown[0]!r}: {len(unknown)} edges of the file are not in the model's graph "
+            f"({graph.n_edges} edges), e.g. {_examples([repr(n) for n in unknown])}")
     for name, entry in raw_edges.items():
-        edge = graph.edge_by_name.get(name)
-        if edge is None:
-            raise CircuitFileError(f"unknown edge {name!r}")
+        edge = graph.edge_by_name[name]
         _check_entry(entry, f"edges[{name!r}]", allowed=_EDGE_KEYS, required=_EDGE_KEYS)
         scores_list[edge.index] = _number(entry["score"], f"edges[{name!r}]['score']")
+        if not math.isfinite(scores_list[edge.index]):
+            non_finite.append(f"edges[{name!r}]['score'] = {scores_list[edge.index]}")
         in_graph_list[edge.index] = _boolean(entry["in_graph"], f"edges[{name!r}]['in_graph']")
         seen[edge.index] = True
     if not bool(seen.all()):
         missing = graph.edge_names(torch.nonzero(~seen).flatten()[:5])
-        raise CircuitFileError(f"{int((~seen).sum())} edges missing from 'edges', e.g. {missing}")
+        raise CircuitModelMismatchError(
+            f"{int((~seen).sum())} edges of the model's graph missing from 'edges', e.g. {missing}")
     edge_scores = torch.tensor(scores_list, dtype=torch.float64)
     edge_in_graph = torch.tensor(in_graph_list, dtype=torch.bool)
 
@@ -193,13 +264,15 @@ def circuit_from_dict(data: Any, model_or_graph: Any = None) -> Circuit:
     for name, entry in raw_nodes.items():
         node = graph.node_by_name.get(name)
         if node is None:
-            raise CircuitFileError(f"unknown node {name!r}")
+            raise CircuitModelMismatchError(f"unknown node {name!r}: not in the model's graph")
         _check_entry(entry, f"nodes[{name!r}]", allowed=_NODE_KEYS, required=("in_graph",))
         node_in_graph[node.index] = _boolean(entry["in_graph"], f"nodes[{name!r}]['in_graph']")
         if "score" in entry:
             if node_scores is None:
                 node_scores = torch.full((graph.n_nodes,), math.nan, dtype=torch.float64)
             node_scores[node.index] = _number(entry["score"], f"nodes[{name!r}]['score']")
+            if not math.isfinite(float(node_scores[node.index])):
+                non_finite.append(f"nodes[{name!r}]['score'] = {float(node_scores[node.index])}")
         row = node.upstream_index
         for key in ("neurons", "neurons_scores"):
             if key in entry and row is None:
@@ -211,15 +284,17 @@ def circuit_from_dict(data: Any, model_or_graph: Any = None) -> Circuit:
         if "neurons_scores" in entry:
             if neuron_scores is None:
                 neuron_scores = torch.full((graph.n_upstream, d_model), math.nan, dtype=torch.float64)
-            neuron_scores[row] = torch.tensor(
-                _float_list(entry["neurons_scores"], d_model, f"nodes[{name!r}]['neurons_scores']"), dtype=torch.float64)
+            values = _float_list(entry["neurons_scores"], d_model, f"nodes[{name!r}]['neurons_scores']")
+            non_finite += [f"nodes[{name!r}]['neurons_scores'][{i}] = {v}" for i, v in enumerate(values)
+                           if not math.isfinite(v)]
+            neuron_scores[row] = torch.tensor(values, dtype=torch.float64)
+    _refuse_non_finite(non_finite)
     return Circuit(graph, edge_scores, edge_in_graph, node_in_graph, node_scores, neuron_in_graph, neuron_scores)
 
 
 def write_circuit_json(circuit: Circuit, path: PathLike) -> None:
-    """Write ``circuit`` as MIB JSON (floats written with full precision)."""
-    with open(path, "w") as f:
-        json.dump(circuit_to_dict(circuit), f)
+    """Write ``circuit`` as standard MIB JSON (full precision, no NaN / Infinity), atomically."""
+    write_text(path, json.dumps(circuit_to_dict(circuit), allow_nan=False))
 
 
 def read_circuit_json(path: PathLike, model_or_graph: Any = None) -> Circuit:
@@ -238,7 +313,12 @@ _PT_OPTIONAL = ("nodes_scores", "neurons_in_graph", "neurons_scores")
 
 
 def write_circuit_pt(circuit: Circuit, path: PathLike) -> None:
-    """Write ``circuit`` in EAP-IG's ``.pt`` layout (dense ``[n_src, n_dst]`` matrices, float64)."""
+    """Write ``circuit`` in EAP-IG's ``.pt`` layout (dense ``[n_src, n_dst]`` matrices, float64), atomically.
+
+    Non-finite scores raise :class:`CircuitFileError` (``.pt`` cannot leave an upstream node unscored).
+    """
+    _refuse_non_finite(non_finite_entries(circuit, unscored_nodes=False), "the circuit",
+                       " (.pt stores a score for every upstream node; .json leaves unscored (NaN) nodes out)")
     graph = circuit.graph
     scores = torch.zeros(graph.n_upstream, graph.n_downstream, dtype=torch.float64)
     in_graph = torch.zeros(graph.n_upstream, graph.n_downstream, dtype=torch.bool)
@@ -259,7 +339,7 @@ def write_circuit_pt(circuit: Circuit, path: PathLike) -> None:
         data["neurons_in_graph"] = circuit.neuron_in_graph.clone()
     if circuit.neuron_scores is not None:
         data["neurons_scores"] = circuit.neuron_scores.clone()
-    torch.save(data, path)
+    torch_save(data, path)
 
 
 def _check_tensor(data: dict, key: str, shape: tuple[int, ...], kind: str) -> torch.Tensor:
@@ -294,8 +374,15 @@ def read_circuit_pt(path: PathLike, model_or_graph: Any = None) -> Circuit:
     graph = _graph_for(model_or_graph, _parse_cfg(data["cfg"]))
     for key, expected in (("src_nodes", graph.upstream_names()), ("dst_nodes", graph.downstream_names())):
         names = data[key]
-        if not isinstance(names, (list, tuple)) or list(names) != expected:
-            raise CircuitFileError(f"{key!r} does not list the graph's nodes in order (expected {len(expected)} names)")
+        if not isinstance(names, (list, tuple)):
+            raise CircuitFileError(f"{key!r} must be a list of node names, got {type(names).__name__}")
+        if list(names) != expected:
+            extra = [repr(n) for n in names if n not in expected]
+            absent = [repr(n) for n in expected if n not in list(names)]
+            detail = (f"not in the model's graph: {_examples(extra)}" if extra else
+                      f"missing: {_examples(absent)}" if absent else "same names in another order")
+            raise CircuitModelMismatchError(
+                f"{key!r} does not list the model graph's {len(expected)} nodes in order ({detail})")
     dense = (graph.n_upstream, graph.n_downstream)
     scores = _check_tensor(data, "edges_scores", dense, "float").to(torch.float64)
     in_graph = _check_tensor(data, "edges_in_graph", dense, "bool")
@@ -316,7 +403,9 @@ def read_circuit_pt(path: PathLike, model_or_graph: Any = None) -> Circuit:
     neuron_shape = (graph.n_upstream, graph.cfg.d_model)
     neuron_in_graph = _check_tensor(data, "neurons_in_graph", neuron_shape, "bool") if "neurons_in_graph" in data else None
     neuron_scores = _check_tensor(data, "neurons_scores", neuron_shape, "float") if "neurons_scores" in data else None
-    return Circuit(graph, edge_scores, edge_in_graph, node_in_graph, node_scores, neuron_in_graph, neuron_scores)
+    circuit = Circuit(graph, edge_scores, edge_in_graph, node_in_graph, node_scores, neuron_in_graph, neuron_scores)
+    _refuse_non_finite(non_finite_entries(circuit, unscored_nodes=False))
+    return circuit
 
 
 # ---------------------------------------------------------------------------- by extension

@@ -16,6 +16,8 @@ import networkx as nx
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from circuits_benchmark.utils.atomic import atomic_write
+
 from .circuit import Circuit
 from .graph import ComputationalGraph, Node, NodeKind
 
@@ -89,5 +91,6 @@ def draw_circuit(circuit: Circuit, path: Union[str, Path], show_all_nodes: bool 
     ax.set_title(title or f"{circuit.n_edges} edges, {circuit.n_nodes} nodes", fontsize=9)
     ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi))
     return path

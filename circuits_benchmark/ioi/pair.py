@@ -10,9 +10,8 @@ run in `fast_mode` (no per-head results or split q/k/v inputs).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -23,64 +22,12 @@ from circuits_benchmark.ioi.data import IOIBatch
 from circuits_benchmark.ioi.hl_model import IOIHighLevel
 from circuits_benchmark.tracr_compat.alignment import Component
 from circuits_benchmark.training.correspondence import Correspondence, HLNode, group_by_hook
-from circuits_benchmark.training.pair import STRICT_SAMPLING
-from circuits_benchmark.training.pair import patch_hooks as shared_patch_hooks
+from circuits_benchmark.training.pair import STRICT_SAMPLING, fast_mode, run_patched, source_cache
+
+__all__ = ["IOIPair", "fast_mode", "run_patched", "at_answer", "defined"]
 
 MIN_MARGIN = 0.5
 """An HL output whose two largest logits differ by less than this has no defined answer (a tie)."""
-
-
-def patch_site(c: Component) -> str:
-    """Hook patched for a component: a head's `hook_z` (same effect as its `hook_result`, without
-    materialising per-head results), an MLP's `hook_mlp_out`."""
-    if c.kind == "head":
-        return f"blocks.{c.layer}.attn.hook_z"
-    if c.kind == "mlp":
-        return c.hook_name
-    raise ValueError(f"cannot intervene on component {c.name} (only heads and MLPs)")
-
-
-def group_sites(components: Sequence[Component]) -> dict[str, Optional[list[int]]]:
-    """hook -> head indices to patch (None: the whole activation)."""
-    return group_by_hook(components, patch_site)
-
-
-@torch.no_grad()
-def source_cache(model: HookedTransformer, tokens: torch.Tensor, components: Sequence[Component]) -> dict[str, torch.Tensor]:
-    """Detached activations at the patch sites of `components` on `tokens`."""
-    names = set(group_sites(components))
-    cache: dict[str, torch.Tensor] = {}
-
-    def save(act: torch.Tensor, hook) -> None:
-        cache[hook.name] = act.detach()
-
-    model.run_with_hooks(tokens, fwd_hooks=[(n, save) for n in names])
-    return cache
-
-
-def patch_hooks(components: Sequence[Component], cache: dict[str, torch.Tensor]) -> list[tuple[str, Callable]]:
-    """Hooks writing the source values of `components` at their IOI patch sites."""
-    return shared_patch_hooks(components, cache, patch_site)
-
-
-def run_patched(model: HookedTransformer, base: torch.Tensor, source: torch.Tensor, components: Sequence[Component],
-                cache: Optional[dict[str, torch.Tensor]] = None) -> torch.Tensor:
-    """Logits on `base` with `components` set to their values on `source` (or from a precomputed `cache`)."""
-    if not components:
-        return model(base)
-    cache = cache if cache is not None else source_cache(model, source, components)
-    return model.run_with_hooks(base, fwd_hooks=patch_hooks(components, cache))
-
-
-@contextmanager
-def fast_mode(model: HookedTransformer) -> Iterator[HookedTransformer]:
-    """Turn off per-head results and split q/k/v inputs (4x faster; only the patching engine needs them)."""
-    saved = (model.cfg.use_attn_result, model.cfg.use_split_qkv_input)
-    model.cfg.use_attn_result = model.cfg.use_split_qkv_input = False
-    try:
-        yield model
-    finally:
-        model.cfg.use_attn_result, model.cfg.use_split_qkv_input = saved
 
 
 def at_answer(logits: torch.Tensor, batch: IOIBatch) -> torch.Tensor:
@@ -144,7 +91,7 @@ class IOIPair:
     def ll_intervened(self, base: IOIBatch, source: IOIBatch, components: Sequence[Component],
                       cache: Optional[dict[str, torch.Tensor]] = None) -> torch.Tensor:
         """LL answer logits on `base` with `components` taken from the run on `source` (or from `cache`)."""
-        return at_answer(run_patched(self.ll_model, base.tokens, source.tokens, list(components), cache), base)
+        return at_answer(run_patched(self.ll_model, base.tokens, source.tokens, list(components), cache=cache), base)
 
     # ------------------------------------------------------------------ losses
     def sample_hl_node(self) -> HLNode:

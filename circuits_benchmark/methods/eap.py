@@ -1,6 +1,6 @@
-"""Gradient attribution: EAP, EAP-IG (inputs) and EAP-IG (activations), at edge, node and neuron level.
+"""Gradient attribution: EAP, EAP-IG (inputs), EAP-IG (activations) and EAP-IG (masks), at edge, node and neuron level.
 
-All three run on the patching engine: with ``w = 1 - mask`` the engine adds
+All of them run on the patching engine: with ``w = 1 - mask`` the engine adds
 ``w[u->v] * (source_u - actual_u)`` at every downstream input ``v``, so
 
     d metric / d mask[u->v]  =  - sum_{batch, pos} (source_u - actual_u) . d metric / d(input of v)
@@ -11,6 +11,9 @@ Scores and signs. Every score here estimates an *importance*: the damage removin
 does to the metric, ``orientation * (m(patched) - m(clean))`` with orientation +1 for divergences
 (``kl``, ``l2``: lower is better) and -1 for ``logit_diff``, ``prob_diff``, ``output_diff`` (higher
 is better). Scores stay signed in the Circuit; rank by ``|score|`` with ``Circuit.top_n(absolute=True)``.
+Scale: the metric is the task-wide mean, so a score is the EAP-IG library's score (which divides a
+batch-mean metric by the number of examples once more) times the number of examples, with the
+orientation's sign.
 
 Metrics. KL and L2 are minimised (zero) at the clean point, so their gradient there vanishes and
 plain EAP with them returns zeros (up to float noise); EAP-IG is fine with them because it takes
@@ -24,28 +27,38 @@ metric, as the field does (MIB's attribution loss is ``-(logit[correct] - logit[
 
 An explicit ``config.metric`` (``kl``, ``l2``, ...) is honoured, with a warning for EAP + KL / L2.
 
-Methods (``config.ig_steps = m`` interpolation points, EAP-IG's conventions):
+Methods (``config.ig_steps = m`` interpolation points, EAP-IG's conventions; ``D = source - clean``
+is the *fixed* difference of node outputs, ``G_v`` the gradient of the metric w.r.t. the input of
+``v`` in an interpolated run, the score of ``u->v`` is ``orientation * sum_{batch, pos} D_u . G_v``
+averaged over the runs):
 
 * ``eap``: one clean forward + backward per example chunk (the source activations once).
-* ``eap-ig-inputs``: gradients at inputs interpolated between the source and the clean input
-  embedding (``input`` node output = ``blocks.0.hook_resid_pre``), ``alpha = k/m`` for
-  ``k = 0..m-1`` (weight of the clean input), each multiplied by the *fixed* activation difference
-  ``source - clean``. Implemented by patching the ``input`` node's edges with weight ``1 - alpha``
-  and, at each step, using ``actual(alpha) + (source - clean)`` as the engine's source so that the
-  engine's difference is the fixed one.
-* ``eap-ig-activations``: integrated gradients in edge-mask space: the mask is ``alpha * 1`` for
-  ``alpha = k/m``, ``k = 1..m`` (every node's contribution interpolated between the source and its
-  actual value), gradients averaged. With many steps the scores sum to ``orientation * (m(empty) -
-  m(clean))`` (completeness). Interpolation is towards the chosen source (corrupted / mean / zero),
-  never towards zero by mistake. Unlike EAP-IG's reference code (one layer interpolated at a time,
-  with the fixed clean/corrupted difference), all nodes move together and the difference is the one
-  at each interpolation point.
+* ``eap-ig-inputs`` (the EAP-IG library's ``EAP-IG-inputs``): runs with the ``input`` node's output
+  (``blocks.0.hook_resid_pre``) interpolated, ``alpha * clean + (1 - alpha) * source`` for
+  ``alpha = k/m``, ``k = 0..m-1``; average over the m runs. One forward + backward per step
+  (steps batched ``config.batch_size`` at a time): the gradients are read at the downstream inputs
+  and multiplied by ``D`` directly.
+* ``eap-ig-activations`` (the EAP-IG library's / MIB's ``EAP-IG-activations``): the nodes are
+  split into layer groups, in order: the ``input`` node; all heads of layer L; the MLP of layer L.
+  For each group and each ``k = 1..m`` (``alpha = k/m``, so the last point is the clean run), the
+  group's output is *replaced* by the constant ``alpha * clean + (1 - alpha) * source`` (every
+  other node computed normally on the clean input, so no gradient flows through the replaced group
+  into earlier nodes), and every edge scores ``D_u . G_v`` with ``G_v`` taken at its downstream
+  input in that run; the average is over steps *and* groups (``m * n_groups`` runs). This does not
+  satisfy completeness. Unlike the reference code, mean / zero ablation interpolate towards the
+  mean / zero source (the reference interpolates towards zero under mean ablation).
+* ``eap-ig-masks``: integrated gradients in edge-mask space: the mask is ``alpha * 1`` for
+  ``alpha = k/m``, ``k = 1..m`` (every node's contribution to every edge interpolated between the
+  source and its actual value at once), mask gradients averaged; the difference is the one at each
+  interpolation point (``source - actual``), not the fixed one. With many steps the scores sum to
+  ``orientation * (m(empty) - m(clean))`` (completeness). This was ``eap-ig-activations`` before
+  that name was given to MIB's algorithm; the two rank edges differently.
 
 Levels. ``edge``: edge scores. ``node``: a node's score is the (signed) sum of its outgoing edge
-scores (exactly the gradient w.r.t. a node mask). ``neuron``: per ``d_model`` dimension of each
-upstream node's output (gradient w.r.t. the engine's neuron mask), node score = sum over its
-neurons. At node and neuron level the Circuit's edge scores are the parent node's score (so edge
-selection picks whole nodes); ``logits`` gets a NaN (unscored) node score.
+scores (for ``eap`` / ``eap-ig-masks`` exactly the gradient w.r.t. a node mask). ``neuron``: per
+``d_model`` dimension of each upstream node's output (the same sum split by dimension), node score
+= sum over its neurons. At node and neuron level the Circuit's edge scores are the parent node's
+score (so edge selection picks whole nodes); ``logits`` gets a NaN (unscored) node score.
 """
 
 from __future__ import annotations
@@ -53,7 +66,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 from tqdm.auto import tqdm
@@ -62,6 +75,7 @@ from circuits_benchmark import metrics
 from circuits_benchmark.graph import (
     Circuit,
     ComputationalGraph,
+    NodeKind,
     collect_node_outputs,
     patched_forward,
     resolve_source,
@@ -177,31 +191,105 @@ def _model_float(model: Any) -> tuple[torch.device, torch.dtype]:
     return p.device, p.dtype
 
 
-def _output_hook_names(graph: ComputationalGraph) -> list[str]:
-    names: list[str] = []
-    for node in graph.upstream_nodes:
-        if not names or names[-1] != node.output_hook:
-            names.append(node.output_hook)
-    return names
+@dataclass(frozen=True)
+class _InputSite:
+    """A TransformerLens hook holding downstream inputs: ``hook_{q,k,v}_input`` (one per head), ``hook_mlp_in``
+    or the last ``hook_resid_post`` (logits), with the downstream indices and the number of parents."""
+
+    hook_name: str
+    downstream: tuple[int, ...]
+    n_parents: int
 
 
-@torch.no_grad()
-def recorded_node_outputs(model: Any, graph: ComputationalGraph, run: Callable[[], Any]) -> Tensor:
-    """Node outputs ``[batch, pos, n_upstream, d]`` seen during ``run()`` (e.g. a patched forward).
+def input_sites(graph: ComputationalGraph) -> list[_InputSite]:
+    """The downstream inputs grouped by hook, in downstream order."""
+    grouped: dict[str, list[int]] = {}
+    for down in graph.downstream_inputs:
+        grouped.setdefault(down.hook_name, []).append(down.index)
+    sites = []
+    for name, indices in grouped.items():
+        parents = {graph.downstream_inputs[i].n_parents for i in indices}
+        assert len(parents) == 1, f"inputs at {name} have different parents"
+        sites.append(_InputSite(name, tuple(indices), parents.pop()))
+    return sites
 
-    Only reads activations (TransformerLens hooks in an outer context); patching stays in the engine.
+
+def input_gradients(task: PatchingTask, graph: ComputationalGraph, metric: ScoringMetric, rows: slice,
+                    source: Tensor, edge_mask: Tensor) -> list[Tensor]:
+    """One patched forward + backward: per input site, ``d sum_C metric / d input`` summed over the circuits.
+
+    Runs the ``C`` circuits of ``edge_mask [C, n_edges]`` (patched from ``source``) on the example rows
+    and returns, for each of ``input_sites(graph)``, a ``[rows, pos, n_inputs, d_model]`` gradient.
+    The gradients are read by adding a zero probe at each site (an outer TransformerLens hook; the
+    values are unchanged and patching stays in the engine); the engine's own additions at the same
+    hooks are sums, so the gradient w.r.t. the probe is the gradient w.r.t. the node's whole input.
     """
-    seen: dict[str, Tensor] = {}
+    model, sites = task.model, input_sites(graph)
+    probes: dict[str, Tensor] = {}
 
-    def make(name: str) -> Callable:
-        def hook(act: Tensor, hook: Any) -> None:
-            seen[name] = act.detach()
-        return hook
+    def probe_hook(act: Tensor, hook: Any) -> Tensor:
+        probe = torch.zeros_like(act, requires_grad=True)
+        probes[hook.name] = probe
+        return act + probe
 
-    names = _output_hook_names(graph)
-    with model.hooks(fwd_hooks=[(n, make(n)) for n in names]):
-        run()
-    return torch.cat([seen[n] if seen[n].ndim == 4 else seen[n].unsqueeze(-2) for n in names], dim=-2)
+    attention = None if task.clean_mask is None else task.clean_mask[rows]
+    mask = edge_mask.detach()
+    n_circuits = mask.shape[0]
+    with torch.enable_grad(), model.hooks(fwd_hooks=[(site.hook_name, probe_hook) for site in sites]):
+        logits = patched_forward(model, graph, task.clean_tokens[rows], mask, source, attention)
+        value = metric.restrict(rows)(logits).sum()
+        wanted = [probes[site.hook_name] for site in sites]
+        grads = torch.autograd.grad(value, wanted, allow_unused=True)
+    out = []
+    for probe, grad in zip(wanted, grads):
+        grad = torch.zeros_like(probe) if grad is None else grad
+        if grad.ndim == 3:
+            grad = grad.unsqueeze(-2)
+        out.append(grad.view(n_circuits, -1, *grad.shape[1:]).sum(0))
+    return out
+
+
+class FixedDifferenceScores:
+    """Accumulates ``sum_{batch, pos} D_u . G_v`` for every edge ``u->v`` (and per ``d_model`` dimension of ``u``).
+
+    ``D [batch, pos, n_upstream, d]`` is a fixed activation difference and ``G`` the input gradients of
+    ``input_gradients`` (already summed over interpolation points: ``D`` is the same for all of them).
+    """
+
+    def __init__(self, graph: ComputationalGraph, neuron_level: bool, like: Tensor):
+        self.graph = graph
+        self.sites = input_sites(graph)
+        self.dense = torch.zeros(graph.n_upstream, graph.n_downstream, dtype=like.dtype, device=like.device)
+        self.neuron = (torch.zeros(graph.n_upstream, graph.cfg.d_model, dtype=like.dtype, device=like.device)
+                       if neuron_level else None)
+
+    def add(self, difference: Tensor, gradients: list[Tensor]) -> None:
+        for site, grad in zip(self.sites, gradients):
+            diff = difference[:, :, :site.n_parents]
+            columns = list(site.downstream)
+            self.dense[:site.n_parents, columns] += torch.einsum("bpud,bpjd->uj", diff, grad)
+            if self.neuron is not None:
+                self.neuron[:site.n_parents] += torch.einsum("bpud,bpd->ud", diff, grad.sum(-2))
+
+    def attribution(self, scale: float) -> Attribution:
+        edge = self.dense[self.graph.edge_upstream.to(self.dense.device), self.graph.edge_downstream.to(self.dense.device)]
+        return Attribution(scale * edge, None if self.neuron is None else scale * self.neuron)
+
+
+def _add_gradients(total: Optional[list[Tensor]], new: list[Tensor]) -> list[Tensor]:
+    return new if total is None else [t + n for t, n in zip(total, new)]
+
+
+def layer_groups(graph: ComputationalGraph) -> list[tuple[str, Tensor]]:
+    """MIB's interpolation groups, in order: ``input``, then per layer all heads (``a{L}``) and the MLP (``m{L}``).
+
+    Each as (label, upstream rows).
+    """
+    groups: dict[str, list[int]] = {}
+    for node in graph.upstream_nodes:
+        label = "input" if node.kind is NodeKind.INPUT else (f"a{node.layer}" if node.is_head else f"m{node.layer}")
+        groups.setdefault(label, []).append(node.upstream_index)
+    return [(label, torch.tensor(rows, dtype=torch.long)) for label, rows in groups.items()]
 
 
 def mask_gradients(task: PatchingTask, graph: ComputationalGraph, metric: ScoringMetric, rows: slice,
@@ -303,59 +391,93 @@ def eap_attribution(task: PatchingTask, graph: ComputationalGraph, config: Metho
     return Attribution(sign * edge_total, None if neuron_total is None else sign * neuron_total)
 
 
+def _batches(values: Tensor, size: int) -> list[Tensor]:
+    size = max(1, int(size))
+    return [values[i:i + size] for i in range(0, len(values), size)]
+
+
 def eap_ig_inputs_attribution(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) -> Attribution:
-    """EAP-IG (inputs): gradients averaged over interpolated input embeddings x fixed activation difference."""
+    """EAP-IG (inputs): gradients at the downstream inputs, averaged over runs with the ``input`` node's output
+    interpolated (``alpha = k/m``, ``k = 0..m-1``, weight of clean), times the fixed difference ``source - clean``.
+
+    One forward + backward per step; ``config.batch_size`` steps share a forward pass.
+    """
     metric, source = _prepare(task, graph, config, "eap-ig-inputs")
     steps = max(1, int(config.ig_steps))
     model, n = task.model, task.clean_tokens.shape[0]
-    neuron_level = config.level == "neuron"
-    input_row = graph.node("input").upstream_index
-    input_edges = graph.edges_out_of("input")
-    edge_total = torch.zeros(graph.n_edges, dtype=source.dtype, device=source.device)
-    neuron_total = torch.zeros(graph.n_upstream, graph.cfg.d_model, dtype=source.dtype, device=source.device)
+    input_edges = graph.edges_out_of("input").to(source.device)
+    alphas = torch.arange(0, steps, dtype=source.dtype, device=source.device) / steps
+    scores = FixedDifferenceScores(graph, config.level == "neuron", like=source)
+    alpha_batches = _batches(alphas, config.batch_size)
     chunks = list(example_chunks(n, examples_per_forward(config)))
-    bar = tqdm(total=len(chunks) * steps, desc="eap-ig-inputs", disable=not config.progress or len(chunks) * steps < 8)
+    n_jobs = len(chunks) * len(alpha_batches)
+    bar = tqdm(total=n_jobs, desc="eap-ig-inputs", disable=not config.progress or n_jobs < 8)
     for rows in chunks:
-        tokens = task.clean_tokens[rows]
         attention = None if task.clean_mask is None else task.clean_mask[rows]
-        clean_acts = collect_node_outputs(model, graph, tokens, attention)
-        src = source_rows(source, rows, n).expand_as(clean_acts)
-        difference = src - clean_acts
-        for k in range(steps):
-            alpha = k / steps  # weight of the clean input
-            edge_mask = _ones(1, graph.n_edges, like=source)
-            neuron_mask = None
-            if neuron_level:
-                neuron_mask = _ones(1, graph.n_upstream, graph.cfg.d_model, like=source)
-                neuron_mask[:, input_row] = alpha
-            else:
-                edge_mask[:, input_edges] = alpha
-            acts = recorded_node_outputs(model, graph, lambda: patched_forward(
-                model, graph, tokens, edge_mask, src, attention, neuron_mask))
-            g_edge, g_neuron = mask_gradients(task, graph, metric, rows, acts + difference, edge_mask, neuron_mask)
-            edge_total += g_edge
-            if neuron_level:
-                neuron_total += g_neuron
+        clean_acts = collect_node_outputs(model, graph, task.clean_tokens[rows], attention)
+        src = source_rows(source, rows, n)
+        gradients = None
+        for a in alpha_batches:
+            edge_mask = _ones(len(a), graph.n_edges, like=source)
+            edge_mask[:, input_edges] = a[:, None]
+            gradients = _add_gradients(gradients, input_gradients(task, graph, metric, rows, src, edge_mask))
             bar.update(1)
+        scores.add(src - clean_acts, gradients)
     bar.close()
-    sign = -metric.orientation / steps
-    return Attribution(sign * edge_total, sign * neuron_total if neuron_level else None)
+    return scores.attribution(metric.orientation / steps)
 
 
 def eap_ig_activations_attribution(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) -> Attribution:
-    """EAP-IG (activations): integrated gradients over edge masks ``alpha * 1``, ``alpha = k/m``, k = 1..m."""
+    """EAP-IG (activations) as MIB / the EAP-IG library compute it.
+
+    For each layer group (``layer_groups``: input, heads of a layer, an MLP) and ``k = 1..m``: replace the
+    group's output by the constant ``alpha * clean + (1 - alpha) * source`` (``alpha = k/m``), read the
+    gradients at every downstream input, and score each edge ``u->v`` with the fixed difference
+    ``(source_u - clean_u) . G_v``; average over the ``m * n_groups`` runs. The replacement is the engine
+    patching every outgoing edge of the group (mask 0) from the interpolated activations, so nothing
+    upstream sees a gradient through the group. ``config.batch_size`` groups share a forward pass.
+    """
     metric, source = _prepare(task, graph, config, "eap-ig-activations")
+    steps = max(1, int(config.ig_steps))
+    model, n = task.model, task.clean_tokens.shape[0]
+    groups = layer_groups(graph)
+    group_masks = _ones(len(groups), graph.n_edges, like=source)
+    edge_upstream = graph.edge_upstream.to(source.device)
+    for i, (_, upstream_rows) in enumerate(groups):
+        group_masks[i, torch.isin(edge_upstream, upstream_rows.to(source.device))] = 0.0
+    mask_batches = _batches(group_masks, config.batch_size)
+    scores = FixedDifferenceScores(graph, config.level == "neuron", like=source)
+    chunks = list(example_chunks(n, examples_per_forward(config)))
+    n_jobs = len(chunks) * steps * len(mask_batches)
+    bar = tqdm(total=n_jobs, desc="eap-ig-activations", disable=not config.progress or n_jobs < 8)
+    for rows in chunks:
+        attention = None if task.clean_mask is None else task.clean_mask[rows]
+        clean_acts = collect_node_outputs(model, graph, task.clean_tokens[rows], attention)
+        src = source_rows(source, rows, n)
+        gradients = None
+        for k in range(1, steps + 1):
+            alpha = k / steps
+            interpolated = alpha * clean_acts + (1 - alpha) * src
+            for masks in mask_batches:
+                gradients = _add_gradients(gradients, input_gradients(task, graph, metric, rows, interpolated, masks))
+                bar.update(1)
+        scores.add(src - clean_acts, gradients)
+    bar.close()
+    return scores.attribution(metric.orientation / (steps * len(groups)))
+
+
+def eap_ig_masks_attribution(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) -> Attribution:
+    """EAP-IG (masks): integrated gradients over edge masks ``alpha * 1``, ``alpha = k/m``, k = 1..m (completeness)."""
+    metric, source = _prepare(task, graph, config, "eap-ig-masks")
     steps = max(1, int(config.ig_steps))
     n = task.clean_tokens.shape[0]
     neuron_level = config.level == "neuron"
     alphas = torch.arange(1, steps + 1, dtype=source.dtype, device=source.device) / steps
-    per_forward = max(1, int(config.batch_size))
     edge_total = torch.zeros(graph.n_edges, dtype=source.dtype, device=source.device)
     neuron_total = torch.zeros(graph.n_upstream, graph.cfg.d_model, dtype=source.dtype, device=source.device)
     chunks = list(example_chunks(n, examples_per_forward(config)))
-    alpha_chunks = [alphas[i:i + per_forward] for i in range(0, steps, per_forward)]
-    jobs = [(rows, a) for rows in chunks for a in alpha_chunks]
-    for rows, a in tqdm(jobs, desc="eap-ig-activations", disable=not config.progress or len(jobs) < 4):
+    jobs = [(rows, a) for rows in chunks for a in _batches(alphas, config.batch_size)]
+    for rows, a in tqdm(jobs, desc="eap-ig-masks", disable=not config.progress or len(jobs) < 4):
         if neuron_level:
             edge_mask = _ones(len(a), graph.n_edges, like=source)
             neuron_mask = a[:, None, None] * _ones(len(a), graph.n_upstream, graph.cfg.d_model, like=source)
@@ -379,13 +501,20 @@ def eap(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) -> 
     return attribution_circuit(graph, eap_attribution(task, graph, config), config.level)
 
 
-@discovery_method("eap-ig-inputs", "EAP with integrated gradients over interpolated input embeddings (Hanna et al. 2024)",
-                  levels=LEVELS_ALL, ablations=GRADIENT_ABLATIONS)
+@discovery_method("eap-ig-inputs", "EAP-IG-inputs (Hanna et al. 2024): gradients over interpolated input embeddings "
+                  "x fixed activation difference", levels=LEVELS_ALL, ablations=GRADIENT_ABLATIONS)
 def eap_ig_inputs(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) -> Circuit:
     return attribution_circuit(graph, eap_ig_inputs_attribution(task, graph, config), config.level)
 
 
-@discovery_method("eap-ig-activations", "EAP with integrated gradients over interpolated activations (edge masks)",
-                  levels=LEVELS_ALL, ablations=GRADIENT_ABLATIONS)
+@discovery_method("eap-ig-activations", "EAP-IG-activations as in MIB / the EAP-IG library: one layer group's "
+                  "activations interpolated at a time, fixed activation difference x gradient, averaged over steps "
+                  "and groups", levels=LEVELS_ALL, ablations=GRADIENT_ABLATIONS)
 def eap_ig_activations(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) -> Circuit:
     return attribution_circuit(graph, eap_ig_activations_attribution(task, graph, config), config.level)
+
+
+@discovery_method("eap-ig-masks", "EAP with integrated gradients over edge masks (all nodes interpolated together; "
+                  "scores sum to the total effect)", levels=LEVELS_ALL, ablations=GRADIENT_ABLATIONS)
+def eap_ig_masks(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) -> Circuit:
+    return attribution_circuit(graph, eap_ig_masks_attribution(task, graph, config), config.level)

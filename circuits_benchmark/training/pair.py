@@ -1,8 +1,8 @@
 """A high-level / low-level model pair: interventions, the three losses and the evaluation metrics.
 
 Interventions use TransformerLens hooks. Intervening on a set of components replaces their
-outputs (`blocks.L.attn.hook_result[:, :, h]`, `blocks.L.hook_mlp_out`) in a run on the base
-input with their values from a run on the source input (resample ablation / interchange). Values
+outputs (a head's `blocks.L.attn.hook_z[:, :, h]`, the same as its `hook_result`; `blocks.L.hook_mlp_out`)
+in a run on the base input with their values from a run on the source input (resample ablation / interchange). Values
 from the source run are detached: gradients flow only through the base run, as in the iit library.
 
 Outputs are compared at every real position after BOS where the HL output is defined (BOS, padding
@@ -12,8 +12,9 @@ against the HL argmax for categorical cases, MSE against the HL value for numeri
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -29,12 +30,33 @@ UNDEFINED_BELOW = 0.5
 """A categorical HL output whose largest logit is below this is a RASP None (Tracr writes ~0 everywhere)."""
 
 
+def patch_site(c: Component) -> str:
+    """The hook patched for a component: a head's `hook_z` (the same effect as patching its `hook_result`,
+    without materialising per-head results), an MLP's `hook_mlp_out`."""
+    if c.kind == "head":
+        return f"blocks.{c.layer}.attn.hook_z"
+    if c.kind == "mlp":
+        return c.hook_name
+    raise ValueError(f"cannot intervene on component {c.name} (only heads and MLPs)")
+
+
+@contextmanager
+def fast_mode(model: HookedTransformer) -> Iterator[HookedTransformer]:
+    """Turn off per-head results and split q/k/v inputs while training (several times faster; only the
+    patching engine of the discovery methods needs them). Restores the model's settings on exit."""
+    saved = (model.cfg.use_attn_result, model.cfg.use_split_qkv_input)
+    model.cfg.use_attn_result = model.cfg.use_split_qkv_input = False
+    try:
+        yield model
+    finally:
+        model.cfg.use_attn_result, model.cfg.use_split_qkv_input = saved
+
+
 def patch_hooks(
     components: Sequence[Component], source_cache: dict[str, torch.Tensor],
-    site: Optional[Callable[[Component], str]] = None,
+    site: Callable[[Component], str] = patch_site,
 ) -> list[tuple[str, Callable]]:
-    """Forward hooks that write the source-run values of `components` into the current run
-    (at the hooks `site` picks; default: each component's output hook)."""
+    """Forward hooks that write the source-run values of `components` into the current run, at `site`."""
     hooks = []
     for hook_name, heads in group_by_hook(components, site).items():
         source = source_cache[hook_name]
@@ -50,18 +72,24 @@ def patch_hooks(
     return hooks
 
 
+def _mode(model: HookedTransformer, site: Callable[[Component], str]):
+    return fast_mode(model) if site is patch_site else nullcontext(model)
+
+
 @torch.no_grad()
 def source_cache(
-    model: HookedTransformer, tokens: torch.Tensor, mask: torch.Tensor, components: Sequence[Component]
+    model: HookedTransformer, tokens: torch.Tensor, components: Sequence[Component],
+    mask: Optional[torch.Tensor] = None, site: Callable[[Component], str] = patch_site,
 ) -> dict[str, torch.Tensor]:
-    """Detached activations of `components` on `tokens`."""
-    names = set(group_by_hook(components))
+    """Detached activations at the patch sites of `components` on `tokens`."""
+    names = set(group_by_hook(components, site))
     cache: dict[str, torch.Tensor] = {}
 
     def save(act: torch.Tensor, hook) -> None:
         cache[hook.name] = act.detach()
 
-    model.run_with_hooks(tokens, attention_mask=mask, fwd_hooks=[(n, save) for n in names])
+    with _mode(model, site):
+        model.run_with_hooks(tokens, attention_mask=mask, fwd_hooks=[(n, save) for n in names])
     return cache
 
 
@@ -70,14 +98,18 @@ def run_patched(
     base: torch.Tensor,
     source: torch.Tensor,
     components: Sequence[Component],
-    base_mask: torch.Tensor,
-    source_mask: torch.Tensor,
+    base_mask: Optional[torch.Tensor] = None,
+    source_mask: Optional[torch.Tensor] = None,
+    cache: Optional[dict[str, torch.Tensor]] = None,
+    site: Callable[[Component], str] = patch_site,
 ) -> torch.Tensor:
-    """Logits of `model` on `base` with `components` taking their values from the run on `source`."""
-    if not components:
-        return model(base, attention_mask=base_mask)
-    cache = source_cache(model, source, source_mask, components)
-    return model.run_with_hooks(base, attention_mask=base_mask, fwd_hooks=patch_hooks(components, cache))
+    """Logits of `model` on `base` with `components` taking their values from the run on `source`
+    (or from a precomputed `cache` of `source_cache`). Patching at the default sites runs in `fast_mode`."""
+    with _mode(model, site):
+        if not components:
+            return model(base, attention_mask=base_mask)
+        cache = cache if cache is not None else source_cache(model, source, components, source_mask, site)
+        return model.run_with_hooks(base, attention_mask=base_mask, fwd_hooks=patch_hooks(components, cache, site))
 
 
 @dataclass
@@ -156,19 +188,34 @@ class ModelPair:
     # ------------------------------------------------------------ forward runs
     @torch.no_grad()
     def hl_output(self, base: torch.Tensor) -> torch.Tensor:
-        return self.hl_model(base, attention_mask=self.mask(base))
+        with fast_mode(self.hl_model):
+            return self.hl_model(base, attention_mask=self.mask(base))
 
     @torch.no_grad()
-    def hl_intervened(self, base: torch.Tensor, source: torch.Tensor, node: HLNode) -> torch.Tensor:
-        """HL output on `base` with `node`'s components set to their values on `source`."""
-        return run_patched(self.hl_model, base, source, node.hl_site, self.mask(base), self.mask(source))
+    def hl_intervened(self, base: torch.Tensor, source: torch.Tensor, node: HLNode,
+                      cache: Optional[dict[str, torch.Tensor]] = None) -> torch.Tensor:
+        """HL output on `base` with `node`'s components set to their values on `source` (or from `cache`)."""
+        return run_patched(self.hl_model, base, source, node.hl_site, self.mask(base), self.mask(source), cache)
 
     def ll_output(self, base: torch.Tensor) -> torch.Tensor:
-        return self.ll_model(base, attention_mask=self.mask(base))
+        with fast_mode(self.ll_model):
+            return self.ll_model(base, attention_mask=self.mask(base))
 
-    def ll_intervened(self, base: torch.Tensor, source: torch.Tensor, components: Sequence[Component]) -> torch.Tensor:
-        """LL output on `base` with `components` set to their values on `source` (differentiable in the base run)."""
-        return run_patched(self.ll_model, base, source, list(components), self.mask(base), self.mask(source))
+    def ll_intervened(self, base: torch.Tensor, source: torch.Tensor, components: Sequence[Component],
+                      cache: Optional[dict[str, torch.Tensor]] = None) -> torch.Tensor:
+        """LL output on `base` with `components` set to their values on `source` (or from `cache`, a
+        `source_cache` of the LL model on `source`); differentiable in the base run."""
+        return run_patched(self.ll_model, base, source, list(components), self.mask(base), self.mask(source), cache)
+
+    def source_caches(self, source: torch.Tensor, ll_components: Sequence[Component],
+                      hl: bool = False) -> tuple[dict[str, torch.Tensor], Optional[dict[str, torch.Tensor]]]:
+        """One run of each model on `source` caching what interventions on `ll_components` (and, with
+        `hl`, on every HL node) need, so several interventions share it."""
+        mask = self.mask(source)
+        ll_cache = source_cache(self.ll_model, source, list(ll_components), mask) if ll_components else {}
+        hl_sites = sorted({c for n in self.corr.hl_nodes for c in n.hl_site})
+        hl_cache = source_cache(self.hl_model, source, hl_sites, mask) if hl else None
+        return ll_cache, hl_cache
 
     # ------------------------------------------------------------------ losses
     def sample_hl_node(self) -> HLNode:
@@ -193,7 +240,8 @@ class ModelPair:
         """
         groups = self.sample_strict_groups() if nodes is None else [list(nodes)]
         hl = self.hl_output(base)
-        losses = [self.loss(self.ll_intervened(base, source, group), hl, self.positions(base)) for group in groups]
+        cache, _ = self.source_caches(source, sorted({c for g in groups for c in g}))  # one source run for all
+        losses = [self.loss(self.ll_intervened(base, source, g, cache), hl, self.positions(base)) for g in groups]
         return torch.stack(losses).mean()
 
     def behavior_loss(self, base: torch.Tensor) -> torch.Tensor:
@@ -225,14 +273,16 @@ class ModelPair:
             b, s = base[start : start + batch_size], source[start : start + batch_size]
             pos = self.positions(b)
             hl_base = self.hl_output(b)
+            ll_cache, hl_cache = self.source_caches(s, self.corr.all_components, hl=True)
             add("accuracy", self.correct(self.ll_output(b), hl_base, pos))
             for node in self.corr.hl_nodes:
-                correct = self.correct(self.ll_intervened(b, s, node.components), self.hl_intervened(b, s, node), pos)
+                correct = self.correct(self.ll_intervened(b, s, node.components, ll_cache),
+                                       self.hl_intervened(b, s, node, hl_cache), pos)
                 add(f"iia/{node.label}", correct)
             outside = self.corr.non_circuit_components
             for comp in outside:
-                add(f"strict/{comp.name}", self.correct(self.ll_intervened(b, s, [comp]), hl_base, pos))
-            add("circuit_accuracy", self.correct(self.ll_intervened(b, s, outside), hl_base, pos))
+                add(f"strict/{comp.name}", self.correct(self.ll_intervened(b, s, [comp], ll_cache), hl_base, pos))
+            add("circuit_accuracy", self.correct(self.ll_intervened(b, s, outside, ll_cache), hl_base, pos))
         self.ll_model.train(was_training)
 
         rates = {k: sums[k] / max(counts[k], 1.0) for k in sums}

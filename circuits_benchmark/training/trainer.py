@@ -162,6 +162,8 @@ class TrainResult:
     stopped_early: bool = False
     stop_reason: str = ""
     best_epoch: int = 0
+    earlier: dict[str, float] = field(default_factory=dict)
+    """Epochs and seconds of earlier chunks this run continued (see `train_and_store`'s `retry_failed`)."""
 
     @property
     def ll_model(self) -> HookedTransformer:
@@ -415,20 +417,30 @@ def quality_gate(result: TrainResult, n: int = GATE_PAIRS, seed: int = GATE_SEED
 
 
 def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAULT_ROOT, run: Optional[str] = None,
-                    progress: bool = True) -> dict[str, Any]:
+                    progress: bool = True, retry_failed: bool = False) -> dict[str, Any]:
     """Train one case unless its model is stored (then only check it loads), gate it and store it.
 
     Returns a summary: `skipped`, and for a new model epochs, seconds, stop reason and the gate.
     A model is stored whether or not it passes the gate; the gate result is in its meta file.
+    `retry_failed` goes on training a stored model that failed the gate, from its stored weights (a
+    fresh optimiser), so a long training runs in chunks across invocations; epochs and seconds add up.
     """
     from circuits_benchmark.training.store import load_ll_model, model_paths
 
     run = run or config.run_name()
     paths = model_paths(case_id, run, root)
+    start_from, earlier = None, {}
     if paths["meta"].exists() and paths["weights"].exists():
-        load_ll_model(case_id, run, root)  # a broken file is an error, not a skip
-        return {"skipped": True}
-    result = train(case_id, config, progress=progress)
+        stored = load_ll_model(case_id, run, root)  # a broken file is an error, not a skip
+        failed = not (stored.meta.get("gate") or {}).get("passed", False)
+        if not (retry_failed and failed):
+            return {"skipped": True}
+        start_from = stored.model
+        earlier = {"epochs": stored.meta.get("epochs_run", 0), "seconds": stored.meta.get("seconds", 0.0),
+                   "chunks": stored.meta.get("chunks", 1)}
+
+    result = train(case_id, config, ll_model=start_from, progress=progress)
+    result.earlier = earlier
     gate = quality_gate(result)
     save_result(result, root, run, gate=gate)
     return {"skipped": False, "epochs": result.epochs_run, "seconds": round(result.seconds, 1),
@@ -445,9 +457,10 @@ def result_meta(result: TrainResult, run: Optional[str] = None) -> dict[str, Any
         "ll_shape": {"n_layers": cfg.n_layers, "n_heads": cfg.n_heads, "d_model": cfg.d_model,
                      "d_head": cfg.d_head, "d_mlp": cfg.d_mlp},
         "n_params": sum(p.numel() for p in result.ll_model.parameters()),
-        "epochs_run": result.epochs_run,
-        "best_epoch": result.best_epoch,
-        "seconds": round(result.seconds, 2),
+        "epochs_run": result.epochs_run + int(result.earlier.get("epochs", 0)),
+        "best_epoch": result.best_epoch + int(result.earlier.get("epochs", 0)),
+        "seconds": round(result.seconds + result.earlier.get("seconds", 0.0), 2),
+        "chunks": int(result.earlier.get("chunks", 0)) + 1,
         "stopped_early": result.stopped_early,
         "stop_reason": result.stop_reason,
         "final_metrics": {k: v for k, v in result.final_metrics.items() if "/" not in k},

@@ -40,3 +40,59 @@ def test_main_py_entry_point():
     result = subprocess.run([sys.executable, str(ROOT / "main.py"), "cases", "--ids-only"], capture_output=True, text=True)
     assert result.returncode == 0
     assert result.stdout.split() == case_ids()
+
+
+# ---------------------------------------------------------------------------- bad values at the command line
+@pytest.mark.parametrize("argv,needle", [
+    (["run", "eap", "-i", "3", "--batch-size", "0"], "argument --batch-size: must be a positive integer"),
+    (["run", "eap", "-i", "3", "--batch-size", "-5"], "argument --batch-size: must be a positive integer"),
+    (["run", "eap", "-i", "3", "--n-examples", "0"], "argument --n-examples: must be a positive integer"),
+    (["run", "eap", "-i", "3", "--n-examples", "-3"], "argument --n-examples: must be a positive integer"),
+    (["run", "eap-ig-inputs", "-i", "3", "--ig-steps", "0"], "argument --ig-steps: must be a positive integer"),
+    (["run", "eap", "-i", "3", "--batch-size", "many"], "expected a positive integer, got 'many'"),
+    (["run", "eap", "-i", "3", "--device", "gpu"], "argument --device: unknown device 'gpu'; use cpu, cuda, cuda:N"),
+    (["bench", "-n", "0"], "argument -n/--n-examples: must be a positive integer"),
+    (["bench", "--workers", "0"], "argument --workers: must be a positive integer"),
+    (["bench", "--device", "gpu"], "unknown device 'gpu'"),
+    (["eval", "faithfulness", "--batch-size", "0"], "argument --batch-size: must be a positive integer"),
+    (["eval", "faithfulness", "-n", "-3"], "argument -n/--n-examples: must be a positive integer"),
+    (["eval", "realism", "-i", "3", "--device", "cuda:x"], "unknown device 'cuda:x'"),
+    (["eval", "iit", "-i", "3", "-n", "0"], "must be a positive integer"),
+    (["train", "iit", "-i", "3", "--epochs", "0"], "argument --epochs: must be a positive integer"),
+    (["train", "iit", "-i", "3", "--batch-size", "-5"], "argument --batch-size: must be a positive integer"),
+    (["train", "iit", "-i", "3", "--device", "gpu"], "unknown device 'gpu'"),
+    (["compile", "-i", "3", "--device", "tpu"], "unknown device 'tpu'"),
+])
+def test_bad_numbers_and_devices_are_refused_by_the_parser(capsys, argv, needle):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_valid_devices_parse():
+    from circuits_benchmark.cli import build_parser
+
+    for device in ("cpu", "cuda", "cuda:1", "CPU"):
+        args = build_parser().parse_args(["run", "eap", "-i", "3", "--device", device])
+        assert args.device == device.lower()
+
+
+# ---------------------------------------------------------------------------- Ctrl-C
+@pytest.mark.parametrize("argv,target,resumable", [
+    (["bench", "-i", "3", "-m", "exact"], "circuits_benchmark.bench.run_benchmark", True),
+    (["train", "iit", "-i", "3"], "circuits_benchmark.training.train_and_store", True),
+    (["compile", "-i", "3", "--check", "0"], "circuits_benchmark.commands.compile.compile_case", False),
+])
+def test_ctrl_c_exits_130_with_one_line(monkeypatch, capsys, argv, target, resumable):
+    from circuits_benchmark.cli import GENERIC_HINT, RESUME_HINT
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(target, interrupted)
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == (RESUME_HINT if resumable else GENERIC_HINT)
+    assert "Traceback" not in err

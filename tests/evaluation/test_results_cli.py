@@ -152,7 +152,8 @@ def test_siit_folders_use_head_level_truth_and_the_stored_model(tmp_path, case3,
     folder.mkdir(parents=True)
     write_circuit(Circuit.from_scores(graph, truth.edge_in_graph.double()), folder / "perfect_edge_patching.json")
     out = tmp_path / "eval"
-    assert run_eval(["auroc", "--results-dir", str(tmp_path / "circuits"), "--out", str(out)]) == 0
+    assert run_eval(["auroc", "--results-dir", str(tmp_path / "circuits"), "--out", str(out),
+                     "--models-root", str(siit_store)]) == 0
     row = json.loads((out / "auroc.json").read_text())[0]
     assert row["truth_level"] == "head" and row["auroc"] == row["auroc_rank_head"] == pytest.approx(1.0)
     assert row["n_edges"] == graph.n_edges > ComputationalGraph.from_model(compiled.model).n_edges
@@ -170,3 +171,50 @@ def test_siit_folders_use_head_level_truth_and_the_stored_model(tmp_path, case3,
     assert [r["node"] for r in extra] == ["a0.h1", "a1.h1"] and all(r["siit_effect"] is not None for r in extra)
     with pytest.raises(ValueError, match="no model weights"):
         run_eval(["realism", "-i", "3", "--models", "siit_999", "--models-root", str(siit_store)])
+
+
+# ---------------------------------------------------------------------------- bad circuit files are refused
+def _foreign_files(folder, graph):
+    """Files an evaluation must refuse, by what is wrong with them; and the needle of each error."""
+    from circuits_benchmark.graph import ComputationalGraph, GraphConfig, circuit_to_dict
+
+    gpt2 = ComputationalGraph.from_model(GraphConfig(n_layers=12, n_heads=12, d_model=768))
+    write_circuit(Circuit.full(gpt2), folder / "gpt2_edge_patching.json")
+    data = circuit_to_dict(Circuit.full(graph))
+    data["cfg"]["d_model"] = 99
+    (folder / "wide_edge_patching.json").write_text(json.dumps(data))
+    scores = torch.linspace(0.1, 1.0, graph.n_edges, dtype=torch.float64)
+    for name, change in (("allnan", {e: float("nan") for e in graph.edge_names()}),
+                         ("onenan", {graph.edge_name(0): float("nan")}),
+                         ("oneinf", {graph.edge_name(1): float("inf")})):
+        data = circuit_to_dict(Circuit.from_scores(graph, scores))
+        for edge, value in change.items():
+            data["edges"][edge]["score"] = value
+        (folder / f"{name}_edge_patching.json").write_text(json.dumps(data))  # NaN / Infinity literals
+    return {
+        "gpt2": ["not a circuit of case 3's tracr model", "n_layers 12 in the file vs 2 in the model"],
+        "wide": ["not a circuit of case 3's tracr model", "d_model 99 in the file vs"],
+        "allnan": ["non-finite scores", "= nan", f"({graph.n_edges} in all)"],
+        "onenan": ["non-finite scores", f"edges['{graph.edge_name(0)}']['score'] = nan"],
+        "oneinf": ["non-finite scores", f"edges['{graph.edge_name(1)}']['score'] = inf"],
+    }
+
+
+@pytest.mark.parametrize("command", ["auroc", "faithfulness"])
+def test_evaluations_refuse_foreign_and_non_finite_files(results_dir, case3, capsys, command):
+    _, task = case3
+    expected = _foreign_files(results_dir / "circuits" / "tracr" / "case_3", task.graph())
+    out = results_dir / "eval"
+    argv = [command, "--results-dir", str(results_dir / "circuits"), "--out", str(out), "--method", "perfect",
+            *expected]
+    if command == "faithfulness":
+        argv += ["-n", "4", "--no-plots"]
+    assert run_eval(argv) == 1  # some files were refused: non-zero exit
+    err = capsys.readouterr().err
+    lines = {line.split(":", 1)[0]: line for line in err.splitlines() if line.startswith(str(results_dir))}
+    for method, needles in expected.items():
+        line = lines[str(results_dir / "circuits" / "tracr" / "case_3" / f"{method}_edge_patching.json")]
+        assert all(needle in line for needle in needles), line
+    assert "5 circuit file(s) could not be evaluated" in err
+    rows = json.loads((out / f"{command}.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert [r["method"] for r in rows] == ["perfect"]  # the good file is still evaluated and written

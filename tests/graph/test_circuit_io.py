@@ -11,6 +11,7 @@ import torch
 from circuits_benchmark.graph import (
     Circuit,
     CircuitFileError,
+    CircuitModelMismatchError,
     ComputationalGraph,
     GraphConfig,
     circuit_to_dict,
@@ -31,10 +32,11 @@ def awkward_scores(n: int, seed: int = 0) -> torch.Tensor:
     return scores
 
 
-def rich_circuit(graph: ComputationalGraph) -> Circuit:
+def rich_circuit(graph: ComputationalGraph, unscored_node: bool = True) -> Circuit:
     gen = torch.Generator().manual_seed(1)
     node_scores = torch.randn(graph.n_nodes, generator=gen, dtype=torch.float64)
-    node_scores[3] = math.nan
+    if unscored_node:  # JSON leaves the score out; .pt (a score per upstream node) cannot hold it
+        node_scores[3] = math.nan
     node_scores[-1] = math.nan  # logits: .pt files (like EAP-IG's) store upstream node scores only
     base = Circuit.from_scores(graph, awkward_scores(graph.n_edges), node_scores=node_scores).top_n(40)
     return Circuit(graph, base.edge_scores, base.edge_in_graph, base.node_in_graph, base.node_scores,
@@ -44,7 +46,8 @@ def rich_circuit(graph: ComputationalGraph) -> Circuit:
 
 @pytest.mark.parametrize("suffix", [".json", ".pt"])
 def test_round_trip_is_exact(graph, tmp_path, suffix):
-    for circuit in (rich_circuit(graph), Circuit.from_scores(graph, awkward_scores(graph.n_edges, 2)).top_n(10)):
+    for circuit in (rich_circuit(graph, unscored_node=suffix == ".json"),
+                    Circuit.from_scores(graph, awkward_scores(graph.n_edges, 2)).top_n(10)):
         path = tmp_path / f"circuit{suffix}"
         write_circuit(circuit, path)
         back = read_circuit(path, graph)
@@ -165,4 +168,108 @@ def test_malformed_pt_raises(graph, tmp_path):
     check(lambda d: d.update(nodes_in_graph=d["nodes_in_graph"].double() * 0.5), "nodes_in_graph")
     path.write_bytes(b"garbage")
     with pytest.raises(CircuitFileError, match="readable"):
+        read_circuit(path, graph)
+
+
+# ---------------------------------------------------------------------------- non-finite scores: one rule
+def _with_edge_scores(graph, values: dict) -> str:
+    data = _valid(graph)
+    for name, value in values.items():
+        data["edges"][name]["score"] = value
+    return json.dumps(data)  # Python writes NaN / Infinity literals, as a careless writer would
+
+
+@pytest.mark.parametrize("values,needle", [
+    ("all-nan", "nan"),
+    ({"a0.h1->m0": math.nan}, "edges['a0.h1->m0']['score'] = nan"),
+    ({"input->a1.h0<q>": math.inf}, "edges['input->a1.h0<q>']['score'] = inf"),
+    ({"a0.h1->m0": -math.inf}, "= -inf"),
+])
+def test_non_finite_edge_scores_are_refused_on_read(graph, tmp_path, values, needle):
+    if values == "all-nan":
+        values = {e.name: math.nan for e in graph.edges}
+    path = tmp_path / "c.json"
+    path.write_text(_with_edge_scores(graph, values))
+    for against in (graph, None):
+        with pytest.raises(CircuitFileError, match="non-finite scores") as err:
+            read_circuit(path, against)
+        assert needle in str(err.value)
+    if len(values) > 5:
+        assert f"({len(values)} in all)" in str(err.value)  # the first few are named, then the count
+
+
+def test_non_finite_node_and_neuron_scores_are_refused_on_read(graph, tmp_path):
+    data = json.loads(json.dumps(circuit_to_dict(rich_circuit(graph))))
+    data["nodes"]["m0"]["score"] = math.nan
+    data["nodes"]["a1.h2"]["neurons_scores"][4] = math.inf
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(CircuitFileError) as err:
+        read_circuit(path, graph)
+    assert "nodes['m0']['score'] = nan" in str(err.value)
+    assert "nodes['a1.h2']['neurons_scores'][4] = inf" in str(err.value)
+
+
+@pytest.mark.parametrize("key,index,needle", [
+    ("edges_scores", (0, 0), "edges['input->"),
+    ("nodes_scores", (1,), "nodes['a0.h0']['score'] = nan"),
+    ("neurons_scores", (0, 2), "nodes['input']['neurons_scores'][2] = nan"),
+])
+def test_non_finite_pt_scores_are_refused_on_read(graph, tmp_path, key, index, needle):
+    path = tmp_path / "c.pt"
+    write_circuit(rich_circuit(graph, unscored_node=False), path)
+    data = torch.load(path, weights_only=True)
+    data[key][index] = math.nan
+    torch.save(data, path)
+    with pytest.raises(CircuitFileError, match="non-finite") as err:
+        read_circuit(path, graph)
+    assert needle in str(err.value)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".pt"])
+def test_non_finite_scores_are_never_written(graph, tmp_path, suffix):
+    path = tmp_path / f"c{suffix}"
+    good = Circuit.from_scores(graph, awkward_scores(graph.n_edges))
+    write_circuit(good, path)
+    before = path.read_bytes()
+    for bad_value in (math.nan, math.inf):
+        scores = good.edge_scores.clone()
+        scores[5] = bad_value
+        with pytest.raises(CircuitFileError, match=r"non-finite scores.*edges\['"):
+            write_circuit(Circuit.from_scores(graph, scores), path)
+        assert path.read_bytes() == before  # the previous file is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temporary file left
+
+
+def test_written_json_is_standard(graph, tmp_path):
+    """Unscored nodes (NaN in memory, e.g. logits) are left out, so strict JSON parsers read the file."""
+    path = tmp_path / "c.json"
+    write_circuit(rich_circuit(graph), path)
+
+    def no_constants(name):
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    data = json.loads(path.read_text(), parse_constant=no_constants)
+    assert "score" not in data["nodes"]["logits"]
+
+
+# ---------------------------------------------------------------------------- a file of another model
+def test_cfg_mismatch_names_every_difference(graph, tmp_path):
+    path = tmp_path / "gpt2.json"
+    gpt2 = ComputationalGraph.from_model(GraphConfig(n_layers=12, n_heads=12, d_model=768))
+    write_circuit(Circuit.full(gpt2), path)
+    with pytest.raises(CircuitModelMismatchError) as err:
+        read_circuit(path, graph)
+    message = str(err.value)
+    assert "n_layers 12 in the file vs 2 in the model" in message
+    assert "n_heads 12 in the file vs 3" in message and "d_model 768 in the file vs 6" in message
+
+
+def test_foreign_node_names_in_pt_are_named(graph, tmp_path):
+    path = tmp_path / "c.pt"
+    write_circuit(Circuit.full(graph), path)
+    data = torch.load(path, weights_only=True)
+    data["src_nodes"] = [n.replace("a0.h2", "a0.h9") for n in data["src_nodes"]]
+    torch.save(data, path)
+    with pytest.raises(CircuitModelMismatchError, match="'a0.h9'"):
         read_circuit(path, graph)

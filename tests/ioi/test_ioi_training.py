@@ -41,15 +41,14 @@ def test_short_training_improves_iia(trained):
 
 def test_hook_z_patching_equals_result_patching(trained):
     """Patching a head at hook_z (fast mode) equals patching its hook_result (what the graph engine sees)."""
-    from circuits_benchmark.training.pair import run_patched as run_patched_result
-
     model = trained.ll_model
     base, source = generate_prompts(16, 0).tokens, generate_prompts(16, 1).tokens
     comps = list(trained.pair.corr.hl_nodes[1].components) + [trained.pair.corr.non_circuit_components[-1]]
-    want = run_patched_result(model, base, source, comps, None, None)
-    with fast_mode(model):
-        got = run_patched(model, base, source, comps)
+    want = run_patched(model, base, source, comps, site=lambda c: c.hook_name)  # hook_result / hook_mlp_out
+    got = run_patched(model, base, source, comps)
     assert torch.allclose(got, want, atol=1e-5)
+    assert not torch.allclose(got, model(base), atol=1e-3)  # the patch did something
+    assert model.cfg.use_attn_result and model.cfg.use_split_qkv_input  # fast mode was left
     assert not torch.allclose(got, model(base), atol=1e-3)
 
 

@@ -1,4 +1,5 @@
-"""EAP / EAP-IG: exactness where the metric is linear, completeness of integrated gradients, levels."""
+"""EAP / EAP-IG: exactness where the metric is linear, MIB's EAP-IG-activations worked out by hand, completeness of
+integrated gradients over masks, EAP-IG-inputs unchanged by dropping its recording pass, levels."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import pytest
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-from circuits_benchmark.graph import patched_forward, prepare_model, resolve_source
-from circuits_benchmark.methods import MethodConfig, run_method
-from circuits_benchmark.methods.eap import scoring_metric
+from circuits_benchmark.graph import collect_node_outputs, patched_forward, prepare_model, resolve_source
+from circuits_benchmark.methods import MethodConfig, get_method, method_names, run_method
+from circuits_benchmark.methods import eap as eap_module
+from circuits_benchmark.methods.eap import mask_gradients, scoring_metric
 from circuits_benchmark.tasks import PatchingTask
 
 torch.set_num_threads(1)
@@ -104,21 +106,22 @@ def test_eap_with_kl_warns_and_vanishes_while_ig_does_not():
         eap = run_method("eap", task, MethodConfig(metric="kl", progress=False)).edge_scores
     assert any("gradient at the clean point is zero" in str(w.message) for w in caught)
     assert eap.abs().max() < 1e-10
-    ig = run_method("eap-ig-activations", task, MethodConfig(metric="kl", ig_steps=4, progress=False)).edge_scores
-    assert ig.abs().max() > 1e-4
+    for method in ("eap-ig-activations", "eap-ig-masks"):
+        ig = run_method(method, task, MethodConfig(metric="kl", ig_steps=4, progress=False)).edge_scores
+        assert ig.abs().max() > 1e-4
 
 
 # ---------------------------------------------------------------------------- integrated gradients
 def completeness_errors(task: PatchingTask, method: str, steps_list: list[int], metric: str, ablation: str) -> list[float]:
     """|sum of scores - total effect| for each number of steps (EAP for steps = 0).
 
-    eap-ig-activations: scores over all edges vs orientation * (m(empty) - m(clean));
+    eap-ig-masks: scores over all edges vs orientation * (m(empty) - m(clean));
     eap-ig-inputs: scores of the input node's edges vs orientation * (m(input edges patched) - m(clean)).
     """
     graph = task.graph()
     m = scoring_metric(task, metric)
     clean = metric_under_mask(task, graph.full_edge_mask(), metric, ablation)
-    if method == "eap-ig-activations":
+    if method == "eap-ig-masks":
         selected = torch.ones(graph.n_edges, dtype=torch.bool)
         target_mask = graph.full_edge_mask(0.0)
     else:
@@ -136,8 +139,8 @@ def completeness_errors(task: PatchingTask, method: str, steps_list: list[int], 
     return errors
 
 
-@pytest.mark.parametrize("method,ablation", [("eap-ig-activations", "patching"), ("eap-ig-activations", "mean"),
-                                             ("eap-ig-activations", "zero"), ("eap-ig-inputs", "patching"),
+@pytest.mark.parametrize("method,ablation", [("eap-ig-masks", "patching"), ("eap-ig-masks", "mean"),
+                                             ("eap-ig-masks", "zero"), ("eap-ig-inputs", "patching"),
                                              ("eap-ig-inputs", "mean")])
 def test_integrated_gradients_converge_to_the_total_effect(method, ablation):
     """Completeness: with more steps the scores add up to the effect of patching everything (towards the
@@ -161,8 +164,161 @@ def test_ig_approaches_exact_patching_better_than_eap_for_a_single_edge_path():
     assert errors[3] <= errors[2] + 1e-9
 
 
+# ---------------------------------------------------------------------------- MIB's EAP-IG-activations
+def metric_gradient_at_resid_post(task: PatchingTask, metric: str) -> torch.Tensor:
+    """``c [batch, pos, d_model]``: d metric / d final residual, constant for a metric linear in the logits and no final LN."""
+    logits = task.clean_logits.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(scoring_metric(task, metric)(logits), logits)
+    return grad @ task.model.W_U.T
+
+
+@pytest.mark.parametrize("ablation", ["patching", "mean", "zero"])
+def test_eap_ig_activations_follows_mib_on_a_model_worked_out_by_hand(ablation):
+    """1 layer, no LayerNorm, attention switched off (W_O = 0), a ReLU MLP and logit_diff (linear in the logits).
+
+    Groups: input, a0 (both heads), m0, so 3 groups x m steps. With x = the input node's output, S the source,
+    c the metric's gradient at the final residual and ``G(alpha) = W_in (relu'(pre(alpha)) * W_out c)`` the
+    gradient at the MLP input when the input is ``alpha * x_clean + (1 - alpha) * S_input``:
+
+    * edges into logits see the same gradient ``c`` in every run: score = o * (S_u - clean_u) . c;
+    * input->m0: the input runs give G(k/m), k = 1..m; the a0 runs leave everything clean (heads output 0):
+      G(1); the m0 runs replace m0's output by a constant, so no gradient reaches its input: 0. Score =
+      o / (3m) * (sum_k D . G(k/m) + m * D . G(1));
+    * every other edge scores 0 (heads output nothing and feed nothing).
+    """
+    model = toy_model(n_layers=1, n_heads=2, d_model=12, d_head=6, d_mlp=16, act_fn="relu", normalization_type=None)
+    with torch.no_grad():
+        model.blocks[0].attn.W_O.zero_()
+    task = toy_task(model, seed=5)
+    graph = task.graph()
+    steps, metric = 3, "logit_diff"
+    o = scoring_metric(task, metric).orientation
+    scores = run_method("eap-ig-activations", task, MethodConfig(metric=metric, ablation=ablation, ig_steps=steps,
+                                                                 progress=False)).edge_scores
+    # by hand
+    source = resolve_source(model, graph, task.source(ablation), tuple(task.clean_tokens.shape))
+    pos_embed = model.W_pos[: task.clean_tokens.shape[1]]
+    x_clean = model.W_E[task.clean_tokens] + pos_embed
+    s_input = source[..., graph.node("input").upstream_index, :].expand_as(x_clean)
+    mlp = model.blocks[0].mlp
+    b_o = model.blocks[0].attn.b_O
+
+    def pre(x):
+        return (x + b_o) @ mlp.W_in + mlp.b_in
+
+    def mlp_out(x):
+        return torch.relu(pre(x)) @ mlp.W_out + mlp.b_out
+
+    c = metric_gradient_at_resid_post(task, metric)
+    s_m0 = source[..., graph.node("m0").upstream_index, :].expand_as(x_clean)
+    d_input, d_m0 = s_input - x_clean, s_m0 - mlp_out(x_clean)
+
+    def grad_at_mlp_input(alpha):
+        x = alpha * x_clean + (1 - alpha) * s_input
+        return ((pre(x) > 0).to(x.dtype) * (c @ mlp.W_out.T)) @ mlp.W_in.T
+
+    def input_to_m0(ks):
+        return o / (3 * steps) * (sum(float((d_input * grad_at_mlp_input(k / steps)).sum()) for k in ks)
+                                  + steps * float((d_input * grad_at_mlp_input(1.0)).sum()))
+
+    with torch.no_grad():
+        expected = torch.zeros(graph.n_edges, dtype=torch.float64)
+        expected[graph.edge_index("input->logits")] = o * float((d_input * c).sum())
+        expected[graph.edge_index("m0->logits")] = o * float((d_m0 * c).sum())
+        expected[graph.edge_index("input->m0")] = input_to_m0(range(1, steps + 1))
+        other_points = input_to_m0(range(0, steps))  # EAP-IG-inputs' points k = 0..m-1 instead
+    assert expected.abs().min() < 1e-12 and expected[graph.edge_index("input->m0")].abs() > 1e-3
+    assert abs(other_points - float(expected[graph.edge_index("input->m0")])) > 1e-3  # the points matter here
+    torch.testing.assert_close(scores, expected, atol=1e-10, rtol=1e-8)
+
+
+def test_eap_ig_activations_averages_over_groups_with_the_replaced_group_cut():
+    """A model linear in every node output and input (1 layer, attention only, no LN, W_Q = W_K = 0 so attention
+    is uniform) and logit_diff: every gradient is the clean one, so the interpolation points do not matter.
+    MIB's algorithm averages over 2 groups (input, a0): edges into logits get EAP's score in both runs, but a
+    head's v input gets no gradient when the head's own group is replaced, so input->head<v> scores half of
+    EAP's. (eap-ig-masks differs from EAP here: in mask space the head->logits contribution is the product of
+    two masks, so it is not linear.)"""
+    model = toy_model(n_layers=1, n_heads=2, d_model=12, d_head=6, attn_only=True, normalization_type=None)
+    with torch.no_grad():
+        for p in (model.blocks[0].attn.W_Q, model.blocks[0].attn.W_K, model.blocks[0].attn.b_Q, model.blocks[0].attn.b_K):
+            p.zero_()
+    task = toy_task(model)
+    graph = task.graph()
+    cfg = dict(metric="logit_diff", progress=False)
+    eap = run_method("eap", task, MethodConfig(**cfg)).edge_scores
+    mib = run_method("eap-ig-activations", task, MethodConfig(ig_steps=3, **cfg)).edge_scores
+    mib_1 = run_method("eap-ig-activations", task, MethodConfig(ig_steps=1, **cfg)).edge_scores
+    into_logits = graph.edges_into("logits")
+    v_edges = torch.tensor([e.index for e in graph.edges if e.qkv == "v"])
+    qk_edges = torch.tensor([e.index for e in graph.edges if e.qkv in ("q", "k")])
+    assert eap[v_edges].abs().min() > 1e-4 and eap[into_logits].abs().max() > 1e-3
+    torch.testing.assert_close(mib[into_logits], eap[into_logits], atol=1e-10, rtol=1e-8)
+    torch.testing.assert_close(mib[v_edges], eap[v_edges] / 2, atol=1e-10, rtol=1e-8)
+    assert mib[qk_edges].abs().max() < 1e-12
+    torch.testing.assert_close(mib, mib_1, atol=1e-10, rtol=1e-8)
+
+
+# ---------------------------------------------------------------------------- EAP-IG-inputs: one pass per step
+def eap_ig_inputs_with_recording_pass(task: PatchingTask, steps: int, metric: str, ablation: str) -> tuple:
+    """The former EAP-IG-inputs: per step, a patched forward recording every node's output, then the mask
+    gradient with source = recorded + (source - clean), so that the engine's difference is the fixed one."""
+    model, graph = task.model, task.graph()
+    m = scoring_metric(task, metric, gradient=True)
+    source = resolve_source(model, graph, task.source(ablation), tuple(task.clean_tokens.shape)).expand(
+        *task.clean_tokens.shape, graph.n_upstream, graph.cfg.d_model)
+    difference = source - collect_node_outputs(model, graph, task.clean_tokens)
+    rows = slice(0, task.clean_tokens.shape[0])
+    hooks = sorted({n.output_hook for n in graph.upstream_nodes}, key=lambda h: [n.output_hook for n in graph.upstream_nodes].index(h))
+    edge_total = torch.zeros(graph.n_edges, dtype=torch.float64)
+    neuron_total = torch.zeros(graph.n_upstream, graph.cfg.d_model, dtype=torch.float64)
+    for k in range(steps):
+        alpha = k / steps
+        edge_mask = torch.ones(1, graph.n_edges, dtype=torch.float64)
+        edge_mask[:, graph.edges_out_of("input")] = alpha
+        neuron_mask = torch.ones(1, graph.n_upstream, graph.cfg.d_model, dtype=torch.float64)
+        neuron_mask[:, graph.node("input").upstream_index] = alpha
+        seen = {}
+        with torch.no_grad(), model.hooks(fwd_hooks=[(h, lambda a, hook: seen.__setitem__(hook.name, a)) for h in hooks]):
+            patched_forward(model, graph, task.clean_tokens, edge_mask, source)
+        acts = torch.cat([seen[h] if seen[h].ndim == 4 else seen[h].unsqueeze(-2) for h in hooks], dim=-2)
+        g_edge, _ = mask_gradients(task, graph, m, rows, acts + difference, edge_mask)
+        _, g_neuron = mask_gradients(task, graph, m, rows, acts + difference, torch.ones_like(edge_mask), neuron_mask)
+        edge_total += g_edge
+        neuron_total += g_neuron
+    sign = -m.orientation / steps
+    return sign * edge_total, sign * neuron_total
+
+
+@pytest.mark.parametrize("ablation", ["patching", "mean"])
+def test_eap_ig_inputs_scores_unchanged_without_the_recording_pass(ablation):
+    model = toy_model()
+    task = toy_task(model)
+    old_edge, old_neuron = eap_ig_inputs_with_recording_pass(task, 4, "logit_diff", ablation)
+    cfg = dict(metric="logit_diff", ablation=ablation, ig_steps=4, progress=False)
+    edge = run_method("eap-ig-inputs", task, MethodConfig(**cfg)).edge_scores
+    one_step_per_forward = run_method("eap-ig-inputs", task, MethodConfig(batch_size=1, **cfg)).edge_scores
+    neuron = run_method("eap-ig-inputs", task, MethodConfig(level="neuron", **cfg)).neuron_scores
+    assert old_edge.abs().max() > 1e-3
+    torch.testing.assert_close(edge, old_edge, atol=1e-6, rtol=0)
+    torch.testing.assert_close(one_step_per_forward, old_edge, atol=1e-6, rtol=0)
+    torch.testing.assert_close(neuron, old_neuron, atol=1e-6, rtol=0)
+
+
+def test_eap_method_names_resolve():
+    names = method_names()
+    for name, fn in [("eap", eap_module.eap), ("eap-ig-inputs", eap_module.eap_ig_inputs),
+                     ("eap-ig-activations", eap_module.eap_ig_activations), ("eap-ig-masks", eap_module.eap_ig_masks)]:
+        assert name in names
+        spec = get_method(name)
+        assert spec.fn is fn and spec.levels == ("edge", "node", "neuron")
+        assert set(spec.ablations) == {"patching", "mean", "zero"}
+    assert "MIB" in get_method("eap-ig-activations").description
+    assert "edge masks" in get_method("eap-ig-masks").description
+
+
 # ---------------------------------------------------------------------------- levels and batching
-@pytest.mark.parametrize("method", ["eap", "eap-ig-inputs", "eap-ig-activations"])
+@pytest.mark.parametrize("method", ["eap", "eap-ig-inputs", "eap-ig-activations", "eap-ig-masks"])
 def test_node_and_neuron_levels_aggregate_edge_scores(method):
     model = toy_model()
     task = toy_task(model)
@@ -192,7 +348,7 @@ def test_neuron_level_eap_equals_exact_neuron_patching_on_linear_nodes():
     torch.testing.assert_close(eap.neuron_scores[heads], exact.neuron_scores[heads], atol=1e-9, rtol=1e-7)
 
 
-@pytest.mark.parametrize("method", ["eap", "eap-ig-inputs", "eap-ig-activations"])
+@pytest.mark.parametrize("method", ["eap", "eap-ig-inputs", "eap-ig-activations", "eap-ig-masks"])
 def test_example_chunking_does_not_change_scores(method):
     model = toy_model()
     task = toy_task(model, batch=5)

@@ -132,3 +132,44 @@ def test_checkpoint_errors_are_clear(tmp_path, capsys):
         load_checkpoint_model(ckpt, wrong_cfg)
     assert main(["eap", "--checkpoint", str(ckpt), "--no-progress"]) == 2
     assert "go together" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- never overwrite other settings
+def test_run_does_not_overwrite_a_result_made_with_other_settings(tmp_path, capsys):
+    out = tmp_path / "results" / "circuits" / "tracr" / "case_3" / "eap_edge_patching.json"
+    assert main(["eap", "-i", "3", "--n-examples", "8", "--no-progress"]) == 0
+    before, meta_before = out.read_bytes(), meta_path(out).read_bytes()
+    capsys.readouterr()
+    # other settings: refused, naming them and --force; nothing changes
+    assert main(["eap", "-i", "3", "--n-examples", "16", "--seed", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "made with other settings" in err and "n_examples: 8 there, 16 now" in err
+    assert "config.seed: 0 there, 1 now" in err and "--force" in err
+    assert out.read_bytes() == before and meta_path(out).read_bytes() == meta_before
+    # the same settings: overwriting is fine (progress bars and an explicit default metric change nothing)
+    assert main(["eap", "-i", "3", "--n-examples", "8", "--metric", "output_diff"]) == 0
+    # --force replaces it
+    assert main(["eap", "-i", "3", "--n-examples", "16", "--no-progress", "--force"]) == 0
+    assert json.loads(meta_path(out).read_text())["task"]["n_examples"] == 16
+    # a result whose settings are unknown (no meta) is not overwritten either
+    meta_path(out).unlink()
+    capsys.readouterr()
+    assert main(["eap", "-i", "3", "--n-examples", "16", "--no-progress"]) == 2
+    assert "settings are unknown" in capsys.readouterr().err
+
+
+def test_non_finite_scores_from_a_method_are_an_error_and_nothing_is_written(tmp_path, monkeypatch, capsys):
+    import circuits_benchmark.commands.run as run_command
+    from circuits_benchmark.graph import Circuit
+
+    def broken(method, task, config, graph):
+        scores = torch.ones(graph.n_edges, dtype=torch.float64)
+        scores[2] = float("nan")
+        return Circuit.from_scores(graph, scores)
+
+    monkeypatch.setattr(run_command, "run_method", broken)
+    out = tmp_path / "c.json"
+    assert main(["eap", "-i", "3", "--n-examples", "4", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "eap produced non-finite scores" in err and "= nan" in err and "nothing was written" in err
+    assert list(tmp_path.iterdir()) == []

@@ -70,3 +70,16 @@ def test_train_several_cases_resumes(tmp_path, capsys):
     assert _main(args) == 0  # everything stored: nothing is trained again
     out = capsys.readouterr().out
     assert out.count("already stored, skipped") == 2
+
+
+def test_retry_failed_continues_from_the_stored_weights(tmp_path, capsys):
+    args = ["train", "iit", "-i", "13", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--device", "cpu",
+            "--output-dir", str(tmp_path), "--no-progress"]
+    assert _main(args) == 0
+    first = json.loads((tmp_path / "13" / "meta_510.json").read_text())
+    assert not first["gate"]["passed"] and first["chunks"] == 1
+    assert _main(args + ["--retry-failed"]) == 0
+    second = json.loads((tmp_path / "13" / "meta_510.json").read_text())
+    assert second["chunks"] == 2 and second["epochs_run"] == 2
+    assert second["seconds"] > first["seconds"]
+    assert "FAILS the gate" in capsys.readouterr().out
