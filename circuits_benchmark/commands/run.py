@@ -91,7 +91,7 @@ def default_metric_note(method: str, task: Any) -> str:
     """What the method uses when no --metric is given."""
     from circuits_benchmark.methods.eap import default_attribution_metric
 
-    if method in ("eap", "eap-ig-inputs", "eap-ig-activations"):
+    if method in ("eap", "eap-ig-inputs", "eap-ig-activations", "eap-ig-masks"):
         return default_attribution_metric(task)
     if method == "ifr":
         return "none (information flow routes use no metric)"

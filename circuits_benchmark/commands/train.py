@@ -129,6 +129,10 @@ def run_iit(args: argparse.Namespace) -> int:
         case_id = outcome.label.rsplit(" ", 1)[-1]
         if outcome.ok:
             print(_describe(case_id, run, {"skipped": outcome.skipped, **outcome.details}), flush=True)
+            if not outcome.skipped:  # the manifest follows the store as models land
+                from circuits_benchmark.training.manifest import write_manifest
+
+                write_manifest(args.output_dir, run)
         else:
             failed.append(case_id)
             print(f"case {case_id}: FAILED after {outcome.seconds:.0f}s: {outcome.error.splitlines()[0]}", flush=True)

@@ -255,12 +255,12 @@ def save_ll_model(
     cfg = cfg_to_dict(model.cfg)
     _write_atomic(paths["cfg_pkl"], lambda f: pickle.dump(cfg, f))
     _write_atomic(paths["cfg_json"], _json_bytes(cfg))
-    _write_atomic(paths["meta"], _json_bytes(meta or {}))
     if edges is not None:
         circuit = [parse_mib_edge(e) if isinstance(e, str) else e for e in edges]
         hook_edges = to_hook_edges(circuit, model.cfg.n_layers)
         _write_atomic(paths["edges_pkl"], lambda f: pickle.dump(hook_edges, f))
         _write_atomic(paths["edges_json"], _json_bytes(sorted({e.mib_name for e in circuit})))
+    _write_atomic(paths["meta"], _json_bytes(meta or {}))  # last: a folder with its meta file is complete
     return paths["folder"]
 
 
