@@ -38,10 +38,12 @@ def interrupted_message(args: argparse.Namespace) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    from circuits_benchmark.commands.upstream import rewrite_argv
+
+    args = build_parser().parse_args(rewrite_argv(list(sys.argv[1:] if argv is None else argv)))
     try:
         return args.func(args)
-    except (UnknownCaseError, ValueError) as err:
+    except (UnknownCaseError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

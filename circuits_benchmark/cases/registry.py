@@ -81,7 +81,9 @@ def get_case(case_id: str) -> TracrCase:
     _load_all()
     key = str(case_id)
     if key not in _CASES:
+        hint = (" (the IOI task is not a Tracr case: `main.py train ioi` trains its model, and `-i ioi` works "
+                "with `run`, `eval iit` and the eval commands)") if key.lower() in ("ioi", "ioi_next_token") else ""
         raise UnknownCaseError(
-            f"unknown case id {key!r}; valid ids: {', '.join(case_ids())}"
+            f"unknown case id {key!r}{hint}; valid ids: {', '.join(case_ids())}"
         )
     return _CASES[key]

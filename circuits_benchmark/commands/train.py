@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from circuits_benchmark.commands.arguments import add_device_arg, non_negative_int, positive_int
+from circuits_benchmark.commands.upstream import add_alias, add_note
 from circuits_benchmark.training.store import DEFAULT_ROOT
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -43,6 +44,7 @@ def _add_iit_parser(sub: argparse._SubParsersAction) -> None:
                    help="'' none (default), plateau (halve on a plateau of the gated metrics), linear (decay to 0)")
     p.add_argument("--batch-size", type=positive_int, default=256, help="default 256")
     p.add_argument("--n-train", type=positive_int, default=8000, help="training (base, source) pairs (default 8000)")
+    add_alias(p, "--num-samples", dest="n_train", type=positive_int)
     p.add_argument("--n-test", type=positive_int, default=1000, help="held-out pairs for the per-epoch metrics (default 1000)")
     p.add_argument("--clip-grad-norm", type=float, default=0.1, help="gradient clipping norm (default 0.1; 0 disables)")
     p.add_argument("--same-size", action="store_true",
@@ -65,7 +67,10 @@ def _add_iit_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="train on Ray (a local instance, or the cluster at ADDRESS)")
     p.add_argument("--wandb", action="store_true", help="log to wandb in offline mode (never online)")
+    add_alias(p, "--use-wandb", dest="wandb", action="store_true")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_note(p, "--save-model-to-wandb", message="models are stored in --output-dir ({output-dir}/{case}/"
+                                                 "ll_model_{run}.pth), not uploaded to wandb")
     p.set_defaults(func=run_iit)
 
 
@@ -165,6 +170,7 @@ def _add_ioi_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--n-train", type=positive_int, default=8000, help="training prompts")
+    add_alias(p, "--num-samples", dest="n_train", type=positive_int)
     p.add_argument("--n-test", type=positive_int, default=500, help="held-out prompts for the per-epoch metrics")
     p.add_argument("--d-model", type=positive_int, default=64)
     p.add_argument("--n-layers", type=positive_int, default=6)
@@ -175,6 +181,9 @@ def _add_ioi_parser(sub: argparse._SubParsersAction) -> None:
                    help="stop when IIA, strict accuracy and accuracy reach 99%% (default on)")
     p.add_argument("--max-minutes", type=float, default=None, help="time limit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_note(p, "--save-to-wandb", message="the model is saved to --output-dir ({output-dir}/ioi[_next_token]/"
+                                           "ll_model_{run}.pth), not uploaded to wandb; upload that folder yourself")
+    add_note(p, "--use-wandb", message="IOI training is not logged to wandb here (`train iit --wandb` logs offline)")
     p.set_defaults(func=run_ioi)
 
 

@@ -255,3 +255,29 @@ def auroc_report(circuit: Circuit, truth: Circuit, head_level_truth: bool = Fals
         rank_auroc(circuit, truth, headline)  # raises with the reason
     out["auroc"] = out[f"auroc_rank_{headline}"]
     return out
+
+
+# ---------------------------------------------------------------------------- one circuit vs the truth
+def confusion(hypothesis: Circuit, truth: Circuit, level: str = "edge") -> dict:
+    """TP / FP / FN / TN, TPR and FPR of a circuit's membership against the truth at ``edge``,
+    ``head`` (q/k/v collapsed) or ``node`` (heads and MLPs) level (None where undefined)."""
+    _check_same_graph(hypothesis, truth)
+    graph = hypothesis.graph
+    if level == "edge":
+        pred, lab = hypothesis.edge_in_graph.clone(), truth.edge_in_graph.clone()
+    elif level == "head":
+        pair_index, pairs = graph.node_pair_index
+
+        def collapse(edges: torch.Tensor) -> torch.Tensor:
+            return torch.zeros(len(pairs), dtype=torch.float64).index_add_(0, pair_index, edges.double()) > 0
+
+        pred, lab = collapse(hypothesis.edge_in_graph), collapse(truth.edge_in_graph)
+    elif level == "node":
+        inner = torch.tensor(inner_nodes(graph), dtype=torch.long)
+        pred, lab = hypothesis.node_in_graph[inner], truth.node_in_graph[inner]
+    else:
+        raise ValueError(f"unknown level {level!r}; use edge, head or node")
+    tp, fp = int((pred & lab).sum()), int((pred & ~lab).sum())
+    fn, tn = int((~pred & lab).sum()), int((~pred & ~lab).sum())
+    return {"level": level, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+            "tpr": tp / (tp + fn) if tp + fn else None, "fpr": fp / (fp + tn) if fp + tn else None}

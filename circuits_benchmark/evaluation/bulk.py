@@ -1,7 +1,8 @@
 """Evaluate every circuit file of a results folder: AUROC rows and faithfulness rows.
 
 Every file is read against the model its folder names (the case's Tracr model for ``tracr``, the
-stored SIIT model for ``siit`` / ``siit_{run}``): a file whose cfg or node / edge names differ from
+stored SIIT model for ``siit`` / ``siit_{run}``, InterpBench's for ``interpbench``; IOI folders the
+stored IOI model): a file whose cfg or node / edge names differ from
 that model's graph, or that holds non-finite scores, is refused. Per-file failures (refused or
 unreadable file, degenerate truth, undefined faithfulness, missing model) are collected as
 ``(path, message)`` and the other files go on.
@@ -26,13 +27,50 @@ Errors = list[tuple[str, str]]
 
 
 class CaseCache:
-    """Compiled cases (and their Tracr models), compiled once per run."""
+    """Compiled cases (and their Tracr models), compiled once per run.
 
-    def __init__(self, device: str = "cpu"):
+    ``interpbench_dir``: a local copy of InterpBench's models for ``interpbench`` folders (default
+    ``$INTERPBENCH_DIR``, else the hub). IOI folders (``case_ioi``, ``case_ioi_next_token``) use the
+    stored IOI model (``models_root`` / ``run`` / ``siit_{run}``) and the IOI truth and data.
+    """
+
+    def __init__(self, device: str = "cpu", interpbench_dir: Optional[str] = None):
         self.device = device
+        self.interpbench_dir = interpbench_dir
         self._compiled: dict[str, Any] = {}
         self._models: dict[tuple, Any] = {}
         self._graphs: dict[tuple, ComputationalGraph] = {}
+        self._subjects: dict[tuple, Any] = {}
+
+    def subject(self, model_name: str, case_id: str, models_root: Optional[str] = None, run: Optional[str] = None) -> Any:
+        """The ``models.Subject`` of an IOI folder (loaded once)."""
+        from circuits_benchmark.models import load_subject, parse_model_label
+
+        key = (model_name, case_id, models_root, run)
+        if key not in self._subjects:
+            kind, folder_run = parse_model_label(model_name)
+            self._subjects[key] = load_subject(case_id, kind, folder_run or run, models_root, self.device)
+        return self._subjects[key]
+
+    def truth(self, model_name: str, case_id: str, graph: ComputationalGraph, ablation: str,
+              models_root: Optional[str] = None, run: Optional[str] = None) -> Circuit:
+        """The true circuit of a folder's model on ``graph``."""
+        from circuits_benchmark.models import is_ioi
+
+        if is_ioi(case_id):
+            return self.subject(model_name, case_id, models_root, run).truth(graph, ablation)
+        return true_circuit(self.get(case_id), graph, ablation)
+
+    def task(self, model_name: str, case_id: str, n_examples: int, seed: int, models_root: Optional[str] = None,
+             run: Optional[str] = None) -> Any:
+        """The task data of a folder's model."""
+        from circuits_benchmark.models import is_ioi
+        from circuits_benchmark.tasks import task_from_case
+
+        if is_ioi(case_id):
+            return self.subject(model_name, case_id, models_root, run).task(n_examples, seed)
+        return task_from_case(self.get(case_id), n_examples, seed,
+                              model=self.model(model_name, case_id, models_root, run))
 
     def get(self, case_id: str) -> Any:
         if case_id not in self._compiled:
@@ -44,9 +82,15 @@ class CaseCache:
 
     def model(self, model_name: str, case_id: str, models_root: Optional[str] = None, run: Optional[str] = None) -> Any:
         """The model behind results folder ``model_name`` for ``case_id`` (see :func:`load_model`), loaded once."""
+        from circuits_benchmark.models import is_ioi
+
         key = (model_name, case_id, models_root, run)
         if key not in self._models:
-            self._models[key] = load_model(model_name, self.get(case_id), models_root, run, device=self.device)
+            if is_ioi(case_id):
+                self._models[key] = self.subject(model_name, case_id, models_root, run).model
+            else:
+                self._models[key] = load_model(model_name, self.get(case_id), models_root, run, device=self.device,
+                                               interpbench_dir=self.interpbench_dir)
         return self._models[key]
 
     def graph(self, model_name: str, case_id: str, models_root: Optional[str] = None,
@@ -59,16 +103,17 @@ class CaseCache:
 
 
 def load_model(model_name: str, compiled: Any, models_root: Optional[str] = None, run: Optional[str] = None,
-               device: Optional[str] = None) -> Any:
-    """The HookedTransformer behind a results folder name: ``tracr``, ``siit``, ``siit_{run}``, ``interpbench``."""
+               device: Optional[str] = None, interpbench_dir: Optional[str] = None) -> Any:
+    """The HookedTransformer behind a results folder name: ``tracr``, ``siit``, ``siit_{run}``, ``interpbench``
+    (InterpBench's published model: from ``interpbench_dir`` / ``$INTERPBENCH_DIR``, else the hub)."""
     if model_name == "tracr":
         return compiled.model
-    from circuits_benchmark.models import load_model_for_study
-    from circuits_benchmark.training import load_interp_bench_model
+    from circuits_benchmark.models import interpbench_dir as local_interpbench, load_model_for_study
 
     case_id = compiled.case.case_id
     if model_name == "interpbench":
-        return load_interp_bench_model(case_id, run, device=device).model
+        return load_model_for_study(case_id, "interpbench", None, local_interpbench(interpbench_dir),
+                                    device or "cpu")[1]
     if model_name == "siit" or model_name.startswith(("siit_", "siit-")):
         run_name = model_name[5:] if len(model_name) > 4 else run
         return load_model_for_study(case_id, "siit", run_name, models_root, device or "cpu")[1]
@@ -112,7 +157,7 @@ def auroc_rows(files: Sequence[CircuitFile], truth_ablation: Optional[str] = Non
         try:
             circuit = read_for_model(cf, cases.graph(cf.model, cf.case_id, models_root, run))
             t_abl = truth_ablation or cf.ablation
-            truth = true_circuit(cases.get(cf.case_id), circuit.graph, t_abl)
+            truth = cases.truth(cf.model, cf.case_id, circuit.graph, t_abl, models_root, run)
             head_level = cf.model != "tracr"
             report = auroc_report(circuit, truth, head_level_truth=head_level)
             rows.append({**_base_row(cf), "truth_ablation": truth_ablation_for(t_abl),
@@ -138,19 +183,15 @@ def faithfulness_rows(files: Sequence[CircuitFile], metric: Optional[str] = None
 
     The evaluation ablation is ``ablation`` or the file's (``optimal`` -> ``patching``).
     """
-    from circuits_benchmark.tasks import task_from_case
-
     cases = cases or CaseCache()
     tasks: dict[tuple[str, str], Any] = {}
     rows: list[dict] = []
     errors: Errors = []
     for cf in tqdm(files, desc="faithfulness", disable=not progress or len(files) < 2):
         try:
-            compiled = cases.get(cf.case_id)
             key = (cf.model, cf.case_id)
             if key not in tasks:
-                model = cases.model(cf.model, cf.case_id, models_root, run)
-                tasks[key] = task_from_case(compiled, n_examples, seed, model=model)
+                tasks[key] = cases.task(cf.model, cf.case_id, n_examples, seed, models_root, run)
             task = tasks[key]
             circuit = read_for_model(cf, task.graph())
             eval_ablation = ablation or truth_ablation_for(cf.ablation)

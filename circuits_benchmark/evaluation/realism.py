@@ -15,6 +15,9 @@ Each row also gives the accuracy with the node ablated (share of counted positio
 is unchanged; numerical tasks: within 0.05 of the clean output), which compares across models
 whose logits have different scales (a Tracr model vs an SIIT-trained one). ``input`` (the
 embeddings) is left out by default: it is in every circuit; ``logits`` has no output to ablate.
+
+``circuit_score`` is the other direction, InterpBench's node realism: keep a node set (the true
+circuit's, or a discovered circuit's) and ablate every other head and MLP at once.
 """
 
 from __future__ import annotations
@@ -178,3 +181,76 @@ def format_realism_table(rows: list[dict], summaries: Sequence[RealismSummary]) 
                     f"{s.mean_effect_circuit:.4g}, outside {s.mean_effect_outside:.4g} (max {s.max_effect_outside:.4g}); "
                     f"min accuracy with one outside node ablated {s.min_accuracy_outside:.1%}")
     return "\n".join(text)
+
+
+# ---------------------------------------------------------------------------- one circuit's nodes at once
+@dataclass
+class CircuitScore:
+    """InterpBench's node realism of one node set: every head / MLP outside it ablated at once.
+
+    ``score`` with ``relative``: the share of compared positions the model got right (vs the
+    high-level output) that stay right after the ablation; without: the accuracy after it.
+    """
+
+    circuit: str
+    ablation: str
+    relative: bool
+    score: float
+    accuracy_before: float
+    accuracy_after: float
+    n_positions: int
+    kept_nodes: list[str]
+    ablated_nodes: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def circuit_score(task: PatchingTask, kept: Union[Circuit, Sequence[str]], reference: torch.Tensor,
+                  defined: torch.Tensor, ablation: str = "patching", relative: bool = True, atol: float = 0.05,
+                  name: str = "circuit") -> CircuitScore:
+    """Ablate (``task.source(ablation)``) every head and MLP not in ``kept`` at once, in one engine pass.
+
+    ``kept``: a Circuit on the task's graph (its nodes) or node names. ``reference``: the outputs the
+    model should give on the clean inputs (the high-level model's logits), compared at ``defined``
+    positions: argmax for categorical tasks, within ``atol`` for numerical ones. This is
+    InterpBench's ``get_circuit_score`` (``eval node_realism`` / ``gt_node_realism``): with
+    ``relative``, 1 - (right before and wrong after) / (right before); else the accuracy after.
+    """
+    from circuits_benchmark.graph import patched_forward
+
+    graph = task.graph()
+    if isinstance(kept, Circuit):
+        if kept.graph.cfg != graph.cfg:
+            raise ValueError(f"circuit graph {kept.graph.cfg} does not fit the model's {graph.cfg}")
+        kept_names = {graph.nodes[i].name for i in torch.nonzero(kept.node_in_graph).flatten().tolist()}
+    else:
+        kept_names = set(kept)
+        unknown = kept_names - {n.name for n in graph.nodes}
+        if unknown:
+            raise ValueError(f"unknown nodes {sorted(unknown)}")
+    inner = ablatable_nodes(task)
+    ablated = [n for n in inner if n not in kept_names]
+    node_mask = torch.ones(graph.n_nodes)
+    for n in ablated:
+        node_mask[graph.node(n).index] = 0.0
+    with torch.no_grad():
+        logits = patched_forward(task.model, graph, task.clean_tokens, graph.node_mask_to_edge_mask(node_mask),
+                                 task.source(ablation), task.clean_mask)
+
+    def right(out: torch.Tensor) -> torch.Tensor:
+        if task.is_categorical:
+            return out.argmax(-1) == reference.argmax(-1)
+        return (out[..., 0] - reference[..., 0]).abs() < atol
+
+    before, after = right(task.clean_logits)[defined], right(logits)[defined]
+    n = int(defined.sum())
+    if relative:
+        kept_right = int(before.sum())
+        score = 1.0 - float((before & ~after).sum()) / kept_right if kept_right else math.nan
+    else:
+        score = float(after.float().mean()) if n else math.nan
+    return CircuitScore(circuit=name, ablation=ablation, relative=relative, score=score,
+                        accuracy_before=float(before.float().mean()) if n else math.nan,
+                        accuracy_after=float(after.float().mean()) if n else math.nan, n_positions=n,
+                        kept_nodes=[x for x in inner if x in kept_names], ablated_nodes=ablated)

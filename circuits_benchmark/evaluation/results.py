@@ -5,7 +5,9 @@ with an optional sidecar ``{method}_{level}_{ablation}.meta.json`` (or ``..._met
 the runtime etc.; ``level`` is one of edge / node / neuron and ``ablation`` one of patching / mean /
 zero / optimal (method names may contain underscores). ``model`` is ``tracr`` (the compiled Tracr
 model), ``siit`` / ``siit_{run}`` (a trained model from the training store) or ``interpbench``
-(the published models; needs the hub).
+(InterpBench's published models: a local copy, ``--interpbench-dir`` / ``$INTERPBENCH_DIR``, or the
+hub). ``case_ioi`` / ``case_ioi_next_token`` hold circuits of the simplified IOI model (its truth
+from ``ioi.true_circuit``).
 
 The ground truth of a file is ``compiled.alignment.mib_edges(truth_ablation)`` on the circuit's
 graph, where ``truth_ablation`` is the file's ablation (``optimal`` -> ``patching``) unless
