@@ -40,16 +40,44 @@ def patch_site(c: Component) -> str:
     raise ValueError(f"cannot intervene on component {c.name} (only heads and MLPs)")
 
 
+def _softmax(x: torch.Tensor, dim: int = -1, **kwargs) -> torch.Tensor:
+    """Softmax as exp(x - max) / sum: on CPU, for attention rows of a few positions, about 5x faster
+    (forward and backward) than torch's kernel, equal to it within 1e-7. Rows of only -inf give NaN,
+    as torch's does."""
+    if x.is_cuda or kwargs.get("dtype") is not None:
+        return F.softmax(x, dim=dim, **kwargs)
+    top = x.detach().amax(dim, keepdim=True)
+    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+    e = (x - top).exp()
+    return e / e.sum(dim, keepdim=True)
+
+
+class _AttentionFunctional:
+    """`torch.nn.functional` with `_softmax`, for TransformerLens's attention module while in `fast_mode`."""
+
+    softmax = staticmethod(_softmax)
+
+    def __getattr__(self, name: str):
+        return getattr(F, name)
+
+
 @contextmanager
 def fast_mode(model: HookedTransformer) -> Iterator[HookedTransformer]:
     """Turn off per-head results and split q/k/v inputs while training (several times faster; only the
-    patching engine of the discovery methods needs them). Restores the model's settings on exit."""
+    patching engine of the discovery methods needs them), and use `_softmax` in attention (TransformerLens
+    calls `F.softmax` from its attention module; profiled as a quarter of a training step on CPU).
+    Restores the model's settings and the module on exit."""
+    from transformer_lens.components import abstract_attention
+
     saved = (model.cfg.use_attn_result, model.cfg.use_split_qkv_input)
+    saved_f = abstract_attention.F
     model.cfg.use_attn_result = model.cfg.use_split_qkv_input = False
+    abstract_attention.F = _AttentionFunctional()
     try:
         yield model
     finally:
         model.cfg.use_attn_result, model.cfg.use_split_qkv_input = saved
+        abstract_attention.F = saved_f
 
 
 def patch_hooks(

@@ -83,3 +83,28 @@ def test_retry_failed_continues_from_the_stored_weights(tmp_path, capsys):
     assert second["chunks"] == 2 and second["epochs_run"] == 2
     assert second["seconds"] > first["seconds"]
     assert "FAILS the gate" in capsys.readouterr().out
+
+
+def test_fast_mode_softmax_equals_torch_and_is_restored(case3):
+    import torch.nn.functional as F
+    from transformer_lens.components import abstract_attention
+
+    from circuits_benchmark.training.pair import _softmax, fast_mode
+
+    x = torch.randn(8, 4, 6, 6, requires_grad=True)
+    masked = x.detach().clone()
+    masked[..., 3:] = float("-inf")
+    assert torch.allclose(_softmax(masked), F.softmax(masked, dim=-1), atol=1e-6)
+    grad = torch.randn_like(x)
+    (a,) = torch.autograd.grad(_softmax(x), x, grad)
+    (b,) = torch.autograd.grad(F.softmax(x, dim=-1), x, grad)
+    assert torch.allclose(a, b, atol=1e-6)
+    model = case3.model
+    tokens = case3.tokens([["x", "a", "x", "b"]])
+    mask = case3.encoding.attention_mask(tokens)
+    before = model(tokens, attention_mask=mask)
+    with fast_mode(model):
+        assert abstract_attention.F is not F
+        fast = model(tokens, attention_mask=mask)
+    assert abstract_attention.F is F and model.cfg.use_attn_result
+    assert torch.allclose(fast, before, atol=1e-5)
