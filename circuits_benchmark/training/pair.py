@@ -40,11 +40,15 @@ def patch_site(c: Component) -> str:
     raise ValueError(f"cannot intervene on component {c.name} (only heads and MLPs)")
 
 
+SHORT_ROWS = 16
+"""Below this row length torch's CPU softmax is several times slower than exp/sum (benchmarks/bench_softmax.py)."""
+
+
 def _softmax(x: torch.Tensor, dim: int = -1, **kwargs) -> torch.Tensor:
-    """Softmax as exp(x - max) / sum: on CPU, for attention rows of a few positions, about 5x faster
-    (forward and backward) than torch's kernel, equal to it within 1e-7. Rows of only -inf give NaN,
-    as torch's does."""
-    if x.is_cuda or kwargs.get("dtype") is not None:
+    """Softmax; on CPU rows shorter than SHORT_ROWS (most Tracr cases' attention) as exp(x - max) / sum,
+    2-6x faster forward and backward than torch's kernel there and equal to it within 1e-6.
+    Rows of only -inf give NaN, as torch's does."""
+    if x.is_cuda or kwargs.get("dtype") is not None or x.shape[dim] >= SHORT_ROWS:
         return F.softmax(x, dim=dim, **kwargs)
     top = x.detach().amax(dim, keepdim=True)
     top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
