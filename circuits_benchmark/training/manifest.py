@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from circuits_benchmark.training.store import DEFAULT_ROOT, DEFAULT_RUN
+from circuits_benchmark.utils.atomic import write_text
 
 COLUMNS = ("case", "run", "n_layers", "n_heads", "d_model", "d_head", "d_mlp", "n_params", "epochs", "best_epoch",
            "seconds", "stop_reason", "iia", "strict_accuracy", "accuracy", "circuit_accuracy", "passed", "sufficient")
@@ -40,12 +41,6 @@ def manifest_rows(root: Path | str = DEFAULT_ROOT, run: str = DEFAULT_RUN) -> li
                                         "sufficient")},
         })
     return sorted(rows, key=lambda r: _sort_key(r["case"]))
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    from circuits_benchmark.utils.atomic import write_text
-
-    write_text(path, text)
 
 
 def _pct(value: Optional[float]) -> str:
@@ -82,6 +77,6 @@ def write_manifest(root: Path | str = DEFAULT_ROOT, run: str = DEFAULT_RUN) -> t
     writer.writeheader()
     writer.writerows(rows)
     csv_path, md_path = Path(root) / f"manifest_{run}.csv", Path(root) / f"MANIFEST_{run}.md"
-    _atomic_write(csv_path, buffer.getvalue())
-    _atomic_write(md_path, markdown(rows))
+    write_text(csv_path, buffer.getvalue())
+    write_text(md_path, markdown(rows))
     return csv_path, md_path

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
+from circuits_benchmark.utils.atomic import atomic_write, finite_or_none, json_text
 from circuits_benchmark.tracr_compat.alignment import CircuitEdge
 from circuits_benchmark.tracr_compat.hook_edges import from_hook_edges, parse_mib_edge, to_hook_edges
 from circuits_benchmark.training.ll_model import build_ll_model
@@ -221,16 +222,7 @@ def fit_state_dict(model: HookedTransformer, state: dict[str, Any]) -> tuple[dic
     return state, problems
 
 
-def _write_atomic(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
-    """Write through a temporary file in the same folder and `os.replace`: readers never see a partial file."""
-    from circuits_benchmark.utils.atomic import atomic_write
-
-    atomic_write(path, write)
-
-
 def _json_bytes(value: Any) -> Callable[[IO[bytes]], Any]:
-    from circuits_benchmark.utils.atomic import finite_or_none, json_text
-
     return lambda f: f.write(json_text(finite_or_none(_jsonable(value)), indent=2).encode())
 
 
@@ -251,16 +243,16 @@ def save_ll_model(
     paths = model_paths(case_id, run, root)
     paths["folder"].mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    _write_atomic(paths["weights"], lambda f: torch.save(state, f))
+    atomic_write(paths["weights"], lambda f: torch.save(state, f))
     cfg = cfg_to_dict(model.cfg)
-    _write_atomic(paths["cfg_pkl"], lambda f: pickle.dump(cfg, f))
-    _write_atomic(paths["cfg_json"], _json_bytes(cfg))
+    atomic_write(paths["cfg_pkl"], lambda f: pickle.dump(cfg, f))
+    atomic_write(paths["cfg_json"], _json_bytes(cfg))
     if edges is not None:
         circuit = [parse_mib_edge(e) if isinstance(e, str) else e for e in edges]
         hook_edges = to_hook_edges(circuit, model.cfg.n_layers)
-        _write_atomic(paths["edges_pkl"], lambda f: pickle.dump(hook_edges, f))
-        _write_atomic(paths["edges_json"], _json_bytes(sorted({e.mib_name for e in circuit})))
-    _write_atomic(paths["meta"], _json_bytes(meta or {}))  # last: a folder with its meta file is complete
+        atomic_write(paths["edges_pkl"], lambda f: pickle.dump(hook_edges, f))
+        atomic_write(paths["edges_json"], _json_bytes(sorted({e.mib_name for e in circuit})))
+    atomic_write(paths["meta"], _json_bytes(meta or {}))  # last: a folder with its meta file is complete
     return paths["folder"]
 
 
