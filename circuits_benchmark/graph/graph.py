@@ -377,6 +377,11 @@ class ComputationalGraph:
         return torch.full((self.n_upstream, self.cfg.d_model), float(value), dtype=dtype, device=device)
 
     @cached_property
+    def downstream_layer(self) -> torch.Tensor:
+        """``[n_downstream]`` layer of each downstream input's node (``n_layers`` for logits)."""
+        return torch.tensor([d.node.layer for d in self.downstream_inputs], dtype=torch.long)
+
+    @cached_property
     def layer_inputs(self) -> list[dict[str, list[int]]]:
         """Per layer, the downstream-input indices ``{"q": [...], "k": [...], "v": [...], "mlp": [...]}``."""
         return [layer_downstream_indices(self, layer) for layer in range(self.cfg.n_layers)]

@@ -21,13 +21,16 @@ two agree for node-level circuits where every edge of a kept node is kept.
 
 from __future__ import annotations
 
+import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .graph import ComputationalGraph, NodeKind, check_model_prepared
+from .graph import QKV, ComputationalGraph, NodeKind, check_model_prepared
 
 Tensor = torch.Tensor
 
@@ -99,8 +102,10 @@ def _as_node_rows(act: Tensor) -> Tensor:
 
 @torch.no_grad()
 def collect_node_outputs(model: Any, graph: ComputationalGraph, tokens: Tensor,
-                         attention_mask: Optional[Tensor] = None) -> Tensor:
-    """Outputs of every upstream node, ``[batch, pos, n_upstream, d_model]`` (no gradients)."""
+                         attention_mask: Optional[Tensor] = None,
+                         extra_hooks: Sequence[tuple[str, Callable]] = ()) -> Tensor:
+    """Outputs of every upstream node, ``[batch, pos, n_upstream, d_model]`` (no gradients).
+    ``extra_hooks`` run in the same forward."""
     check_model_prepared(model)
     device, _ = _model_device_dtype(model)
     outputs: list[Optional[Tensor]] = [None] * graph.n_upstream
@@ -110,7 +115,7 @@ def collect_node_outputs(model: Any, graph: ComputationalGraph, tokens: Tensor,
             outputs[start] = _as_node_rows(act).detach()
         return hook
 
-    fwd_hooks = [(name, make_hook(start, count)) for name, start, count in _output_hooks(graph)]
+    fwd_hooks = [(name, make_hook(start, count)) for name, start, count in _output_hooks(graph)] + list(extra_hooks)
     kwargs = {} if attention_mask is None else {"attention_mask": attention_mask.to(device)}
     model.run_with_hooks(tokens.to(device), fwd_hooks=fwd_hooks, return_type=None, **kwargs)
     return torch.cat([o for o in outputs if o is not None], dim=-2)
@@ -202,96 +207,328 @@ def dense_kept_weights(graph: ComputationalGraph, edge_mask: Tensor) -> Tensor:
     return 1.0 - dense_patch_weights(graph, edge_mask) - (graph.dense_edge_index < 0).to(edge_mask)
 
 
-class _PatchRun:
-    """Hooks and state of one batched patched forward pass."""
+@contextmanager
+def temporary_hooks(model: Any, fwd_hooks: Sequence[tuple[str, Callable]]) -> Iterator[None]:
+    """TransformerLens-style forward hooks ``fn(act, hook)`` on the named hook points, removed on exit.
 
-    def __init__(self, graph: ComputationalGraph, edge_mask: Tensor, source: Tensor,
-                 batch: int, neuron_mask: Optional[Tensor]):
+    Registered with torch directly: ``run_with_hooks`` resets every hook point of the model on exit,
+    which costs as much as a small model's forward pass.
+    """
+    handles = []
+    try:
+        for name, fn in fwd_hooks:
+            point = model.mod_dict[name]
+            handles.append(point.register_forward_hook(lambda module, _inputs, out, fn=fn: fn(out, hook=module)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@dataclass(frozen=True)
+class CleanRun:
+    """The unpatched run on the clean batch, cached so patched runs can start part-way through the model.
+
+    Nothing upstream of the earliest patched input changes, so a run whose patched edges all enter
+    layer ``L`` or later starts at ``L`` from ``resid[L]`` (auto-circuit's ``start_at_layer``), with
+    the outputs of the skipped nodes read from ``outputs``.
+    """
+
+    tokens: Tensor
+    attention_mask: Optional[Tensor]
+    outputs: Tensor          # [batch, pos, n_upstream, d_model] node outputs
+    resid: Tensor            # [n_layers, batch, pos, d_model] residual stream entering each block
+
+    @classmethod
+    @torch.no_grad()
+    def of(cls, model: Any, graph: ComputationalGraph, tokens: Tensor,
+           attention_mask: Optional[Tensor] = None) -> "CleanRun":
+        """Run ``model`` once on ``tokens``, caching node outputs and the residual stream."""
+        check_model_prepared(model)
+        device, _ = _model_device_dtype(model)
+        tokens = tokens.to(device)
+        attention_mask = _effective_attention_mask(model, tokens, attention_mask)
+        resid: list[Optional[Tensor]] = [None] * graph.cfg.n_layers
+
+        def save(index: int) -> Callable:
+            def hook(act: Tensor, hook: Any) -> None:
+                resid[index] = act.detach()
+            return hook
+
+        hooks = [(f"blocks.{i}.hook_resid_pre", save(i)) for i in range(graph.cfg.n_layers)]
+        outputs = collect_node_outputs(model, graph, tokens, attention_mask, extra_hooks=hooks)
+        return cls(tokens, attention_mask, outputs, torch.stack(resid))  # type: ignore[arg-type]
+
+    def matches(self, tokens: Tensor) -> bool:
+        return tokens.shape == self.tokens.shape and bool(torch.equal(tokens.to(self.tokens.device), self.tokens))
+
+
+def _effective_attention_mask(model: Any, tokens: Tensor, attention_mask: Optional[Tensor]) -> Optional[Tensor]:
+    """The padding mask TransformerLens would use for ``tokens`` (it derives one for left-padding tokenizers)."""
+    if attention_mask is not None:
+        return attention_mask.to(tokens.device)
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is not None and getattr(tokenizer, "padding_side", "right") == "left":
+        from transformer_lens import utils
+        return utils.get_attention_mask(tokenizer, tokens, model.cfg.default_prepend_bos).to(tokens.device)
+    return None
+
+
+def _input_hooks(graph: ComputationalGraph) -> list[tuple[str, list[int]]]:
+    """(hook name, downstream-input indices) per input hook, in forward order. A head hook's indices are
+    in head order."""
+    hooks: list[tuple[str, list[int]]] = []
+    for layer, idx in enumerate(graph.layer_inputs):
+        for letter in QKV:
+            hooks.append((f"blocks.{layer}.hook_{letter}_input", list(idx[letter])))
+        for d_index in idx["mlp"]:
+            hooks.append((graph.downstream_inputs[d_index].hook_name, [d_index]))
+    logits_in = graph.downstream_inputs[-1]
+    hooks.append((logits_in.hook_name, [logits_in.index]))
+    return hooks
+
+
+def pass_start_layer(graph: ComputationalGraph, edge_masks: Tensor) -> int:
+    """The first block a pass over ``edge_masks`` (``[n_edges]`` or ``[C, n_edges]``) must run: the
+    earliest layer a circuit patches an edge into. Patching only logits edges still runs the last
+    block, whose ``hook_resid_post`` is the logits' input."""
+    return int(_first_patched_layer(graph, edge_masks.reshape(-1, graph.n_edges)).min().clamp(max=graph.cfg.n_layers - 1))
+
+
+def _combine(w: Tensor, deltas: Tensor) -> Tensor:
+    """``sum_k w[c, k, j] * deltas[c, k, ...]`` -> ``[C, B, P, j, d]``, as one batched matrix product."""
+    c, k = deltas.shape[:2]
+    out = torch.bmm(w.transpose(1, 2), deltas.reshape(c, k, -1))  # [C, j, B*P*d]
+    return out.view(c, -1, *deltas.shape[2:]).movedim(1, -2)
+
+
+SPARSE_BELOW = 0.25
+"""Input hooks whose weights have fewer non-zeros than this share use the gather / index-add path."""
+
+
+@dataclass(frozen=True)
+class _HookTable:
+    """Per graph: the input hooks (name, downstream indices, number of parents, layer) in forward order,
+    and for every edge its hook and its position among the hook's downstream inputs."""
+
+    hooks: list[tuple[str, list[int], int, int]]
+    edge_hook: np.ndarray
+    edge_position: np.ndarray
+    edge_row: np.ndarray
+
+
+_HOOK_TABLES: "weakref.WeakKeyDictionary[ComputationalGraph, _HookTable]" = weakref.WeakKeyDictionary()
+
+
+def _hook_table(graph: ComputationalGraph) -> _HookTable:
+    if graph not in _HOOK_TABLES:
+        hooks, hook_of, position_of = [], {}, {}
+        for name, downs in _input_hooks(graph):
+            n_parents = graph.downstream_inputs[downs[0]].n_parents
+            for position, d in enumerate(downs):
+                hook_of[d], position_of[d] = len(hooks), position
+            hooks.append((name, downs, n_parents, int(graph.downstream_layer[downs[0]])))
+        downstream = graph.edge_downstream.numpy()
+        _HOOK_TABLES[graph] = _HookTable(
+            hooks, np.array([hook_of[d] for d in downstream]), np.array([position_of[d] for d in downstream]),
+            graph.edge_upstream.numpy())
+    return _HOOK_TABLES[graph]
+
+
+def _sparse_plans(graph: ComputationalGraph, edge_mask: Tensor, start: int
+                  ) -> list[tuple[str, Optional[Tensor], list[int], Tensor, None, bool]]:
+    """Input-hook plans from the patched edges alone (no gradients needed): per hook with a patched
+    edge, its patched parents, the patched positions among its inputs (None = all) and the weights
+    ``[C, k, j]``. Grouped in numpy: evaluation passes are small, and their set-up is per pass."""
+    table = _hook_table(graph)
+    mask = edge_mask.detach().to(torch.float64).cpu().numpy()
+    circuit, edge = np.nonzero(mask != 1)
+    plans = []
+    if len(edge) == 0:
+        return plans
+    hook = table.edge_hook[edge]
+    order = np.argsort(hook, kind="stable")
+    circuit, edge, hook = circuit[order], edge[order], hook[order]
+    bounds = np.flatnonzero(np.diff(hook)) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(hook)]):
+        name, downs, _, layer = table.hooks[hook[lo]]
+        if layer < start:
+            continue
+        c, e = circuit[lo:hi], edge[lo:hi]
+        rows, k = _compact(table.edge_row[e], graph.n_upstream)
+        cols, j = _compact(table.edge_position[e], len(downs))
+        w = np.zeros((mask.shape[0], len(rows), len(cols)), dtype=mask.dtype)
+        w[c, k, j] = 1.0 - mask[c, e]
+        positions = None if len(cols) == len(downs) else torch.from_numpy(cols)
+        sparse = np.count_nonzero(w) < SPARSE_BELOW * w.size
+        plans.append((name, positions, rows.tolist(), torch.from_numpy(w).to(edge_mask.device, edge_mask.dtype),
+                      None, sparse))
+    return plans
+
+
+def _compact(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``values`` (integers below ``size``) in order, and each value's index among them."""
+    present = np.zeros(size, dtype=bool)
+    present[values] = True
+    return np.flatnonzero(present), (np.cumsum(present) - 1)[values]
+
+
+class _PatchRun:
+    """Hooks and state of one batched patched forward pass.
+
+    Only what the masks patch is computed: an input hook is registered when some circuit patches an
+    edge into it, and its correction sums over the parents patched there (all parents when gradients
+    w.r.t. the masks are needed, or with neuron masks). Outputs are recorded for those parents only;
+    parents before ``start`` (not recomputed) take their clean outputs.
+    """
+
+    def __init__(self, graph: ComputationalGraph, edge_mask: Tensor, source: Tensor, batch: int, pos: int,
+                 neuron_mask: Optional[Tensor], start: int = 0, clean: Optional[CleanRun] = None):
         self.graph = graph
         self.n_circuits = edge_mask.shape[0]
         self.batch = batch
         self.source = source.unsqueeze(0)  # [1, B|1, P|1, n_up, d]
-        self.weights = dense_patch_weights(graph, edge_mask)
-        self.kept = None
+        dense = neuron_mask is not None or edge_mask.requires_grad
+        weights = dense_patch_weights(graph, edge_mask) if dense else None  # [C, n_up, n_down]
+        kept = None
         self.neuron_off = None
         if neuron_mask is not None:
             if neuron_mask.ndim == 2:
                 neuron_mask = neuron_mask.unsqueeze(0)
-            self.kept = dense_kept_weights(graph, edge_mask)
+            kept = dense_kept_weights(graph, edge_mask)
             self.neuron_off = (1.0 - neuron_mask)[:, None, None]  # [C|1, 1, 1, n_up, d]
-        self.deltas: list[Tensor] = []
-        self.deltas_off: list[Tensor] = []
-        self.head_contribution: Optional[Tensor] = None
+        # per input hook: (name, downstream positions within the hook, parent rows, weights [C, k, j],
+        # kept weights, whether the weights are sparse)
+        self.plans: list[tuple[str, Optional[Tensor], list[int], Tensor, Optional[Tensor], bool]] = []
+        if dense:
+            for name, downs, n_parents, layer in _hook_table(graph).hooks:
+                if layer < start:
+                    continue
+                k = None if kept is None else kept[:, :n_parents][:, :, downs]
+                self.plans.append((name, None, list(range(n_parents)), weights[:, :n_parents][:, :, downs], k, False))
+        else:
+            self.plans = _sparse_plans(graph, edge_mask, start)
+        needed: set[int] = set()
+        for _, _, rows, *_ in self.plans:
+            needed.update(rows)
+        self.needed = needed
+        self.deltas: dict[int, Tensor] = {}
+        self.deltas_off: dict[int, Tensor] = {}
+        self._stacks: dict[tuple, Tensor] = {}
+        # without autograd, deltas go straight into one node-major buffer: no stacking at the inputs
+        self.buffer: Optional[Tensor] = None
+        if needed and neuron_mask is None and not torch.is_grad_enabled():
+            self.buffer = source.new_empty(self.n_circuits, max(needed) + 1, batch, pos, source.shape[-1])
+        if start > 0:
+            assert clean is not None
+            for node in graph.upstream_nodes:
+                row = node.upstream_index
+                if row in needed and node.layer < start:
+                    delta = self.source[..., row, :] - clean.outputs[None, ..., row, :]
+                    self._store(row, delta.expand(self.n_circuits, batch, *delta.shape[2:]))
+
+    def _store(self, row: int, delta: Tensor) -> None:
+        if self.buffer is not None:
+            self.buffer[:, row] = delta
+            return
+        self.deltas[row] = delta
+        if self.neuron_off is not None:
+            self.deltas_off[row] = delta * self.neuron_off[..., row, :]
 
     # -- output side
-    def _record(self, start: int, act: Tensor) -> None:
-        rows = _as_node_rows(act)
-        count = rows.shape[-2]
-        rows = rows.view(self.n_circuits, self.batch, *rows.shape[1:])
-        delta = self.source[..., start:start + count, :] - rows
-        self.deltas.append(delta)
-        if self.neuron_off is not None:
-            self.deltas_off.append(delta * self.neuron_off[..., start:start + count, :])
+    def output_hook(self, start: int, count: int) -> Callable:
+        rows = [r for r in range(start, start + count) if r in self.needed]
 
-    def output_hook(self, start: int) -> Callable:
         def hook(act: Tensor, hook: Any) -> None:
-            self._record(start, act)
+            acts = _as_node_rows(act)
+            acts = acts.view(self.n_circuits, self.batch, *acts.shape[1:])
+            for r in rows:
+                self._store(r, self.source[..., r, :] - acts[..., r - start, :])
         return hook
 
     # -- input side
-    def _contribution(self, n_parents: int, down_index: Tensor) -> Tensor:
-        """``[C, B, P, len(down_index), d]`` correction for the given downstream inputs."""
-        deltas = torch.cat(self.deltas, dim=-2)[..., :n_parents, :]
-        weights = self.weights[:, :n_parents][:, :, down_index]
-        out = torch.einsum("cbpnd,cnj->cbpjd", deltas, weights)
-        if self.kept is not None:
-            off = torch.cat(self.deltas_off, dim=-2)[..., :n_parents, :]
-            out = out + torch.einsum("cbpnd,cnj->cbpjd", off, self.kept[:, :n_parents][:, :, down_index])
-        return out
-
-    def head_input_hook(self, letter: str, n_heads: int, n_parents: int, qkv_index: Tensor) -> Callable:
-        slot = "qkv".index(letter)
+    def input_hook(self, positions: Optional[Tensor], row_list: list[int], w: Tensor, kept: Optional[Tensor],
+                   sparse: bool) -> Callable:
+        """Add ``sum_k w[c, k, j] * delta_k`` to input ``j`` of the hook (``positions``: which of its
+        heads, None = all). Sparse weights (single-edge batches) go through a gather / index-add of the
+        non-zero terms, dense ones through one batched matrix product."""
+        if sparse:
+            c_idx, k_idx, j_idx = torch.nonzero(w, as_tuple=True)
+            coef = w[c_idx, k_idx, j_idx]
+            if positions is not None:
+                j_idx = positions.to(j_idx.device)[j_idx]
 
         def hook(act: Tensor, hook: Any) -> Tensor:
-            if letter == "q" or self.head_contribution is None:
-                self.head_contribution = self._contribution(n_parents, qkv_index)
-            part = self.head_contribution[..., slot * n_heads:(slot + 1) * n_heads, :]
-            out = act + part.reshape(act.shape)
-            if letter == "v":
-                self.head_contribution = None
-            return out
+            deltas = self._stacked(row_list)  # [C, k, B, P, d]
+            view = act.view(self.n_circuits, self.batch, *act.shape[1:])
+            if sparse:
+                terms = deltas[c_idx, k_idx] * coef[:, None, None, None]  # [E, B, P, d]
+                if act.ndim == 3:  # residual-shaped input
+                    return view.index_add(0, c_idx, terms).view(act.shape)
+                heads_first = view.permute(0, 3, 1, 2, 4)  # [C, H, B, P, d]
+                return heads_first.index_put((c_idx, j_idx), terms, accumulate=True).permute(0, 2, 3, 1, 4).reshape(act.shape)
+            out = _combine(w, deltas)
+            if kept is not None:
+                out = out + _combine(kept, self._stacked(row_list, off=True))
+            if act.ndim == 3:
+                return act + out[..., 0, :].reshape(act.shape)
+            if positions is None:
+                return act + out.reshape(act.shape)
+            return view.index_add(3, positions.to(act.device), out).reshape(act.shape)
         return hook
 
-    def residual_input_hook(self, n_parents: int, down_index: Tensor) -> Callable:
-        def hook(act: Tensor, hook: Any) -> Tensor:
-            return act + self._contribution(n_parents, down_index).reshape(act.shape)
+    def _stacked(self, rows: list[int], off: bool = False) -> Tensor:
+        """``[C, k, B, P, d]`` deltas of ``rows``: a view of the buffer when the rows are a prefix, else
+        stacked; each row's delta is final once recorded, so stacks are shared by the hooks that need
+        the same rows (a layer's q, k and v inputs)."""
+        if self.buffer is not None:
+            if rows == list(range(len(rows))):
+                return self.buffer[:, :len(rows)]
+            return self.buffer[:, rows]
+        key = (off, *rows)
+        if key not in self._stacks:
+            source = self.deltas_off if off else self.deltas
+            self._stacks[key] = torch.stack([source[r] for r in rows], dim=1)
+        return self._stacks[key]
+
+    # -- per-layer TransformerLens flags
+    def layer_flags(self) -> dict[int, tuple[bool, bool, bool]]:
+        """Per layer: (split q/k/v inputs, per-head results, hook_mlp_in) — on only where this run patches
+        a head input, records a head output or patches an MLP input. Per-head inputs and results make a
+        block several times slower on CPU, so layers that need neither run as plain blocks."""
+        graph = self.graph
+        patched_inputs = {plan[0] for plan in self.plans}
+        flags = {}
+        for layer in range(graph.cfg.n_layers):
+            split = any(f"blocks.{layer}.hook_{x}_input" in patched_inputs for x in QKV)
+            result = any(n.layer == layer and n.is_head and n.upstream_index in self.needed for n in graph.upstream_nodes)
+            mlp_in = f"blocks.{layer}.hook_mlp_in" in patched_inputs
+            flags[layer] = (split, result, mlp_in)
+        return flags
+
+    def flag_hook(self, cfg: Any, flags: tuple[bool, bool, bool]) -> Callable:
+        def hook(act: Tensor, hook: Any) -> None:
+            cfg.use_split_qkv_input, cfg.use_attn_result, mlp_in = flags
+            if not cfg.attn_only:
+                cfg.use_hook_mlp_in = mlp_in
         return hook
 
-    def fwd_hooks(self, device: torch.device) -> list[tuple[str, Callable]]:
-        graph, cfg = self.graph, self.graph.cfg
+    def fwd_hooks(self, cfg: Any, start: int = 0, lean: bool = False) -> list[tuple[str, Callable]]:
+        """The run's hooks; with ``lean``, also the per-layer flag switches (``layer_flags``)."""
         hooks: list[tuple[str, Callable]] = [
-            (name, self.output_hook(start)) for name, start, _ in _output_hooks(graph)
+            (f"blocks.{layer}.hook_resid_pre", self.flag_hook(cfg, flags))
+            for layer, flags in self.layer_flags().items() if lean and layer >= start
         ]
-        for layer in range(cfg.n_layers):
-            idx = graph.layer_inputs[layer]
-            qkv_index = torch.tensor(list(idx["q"]) + list(idx["k"]) + list(idx["v"]), device=device)
-            n_parents = graph.downstream_inputs[idx["q"][0]].n_parents
-            for letter in "qkv":
-                hooks.append((f"blocks.{layer}.hook_{letter}_input",
-                              self.head_input_hook(letter, cfg.n_heads, n_parents, qkv_index)))
-            for d_index in idx["mlp"]:
-                down = graph.downstream_inputs[d_index]
-                hooks.append((down.hook_name, self.residual_input_hook(
-                    down.n_parents, torch.tensor([d_index], device=device))))
-        logits_in = graph.downstream_inputs[-1]
-        hooks.append((logits_in.hook_name, self.residual_input_hook(
-            logits_in.n_parents, torch.tensor([logits_in.index], device=device))))
+        for name, start, count in _output_hooks(self.graph):
+            if any(start <= r < start + count for r in self.needed):
+                hooks.append((name, self.output_hook(start, count)))
+        hooks += [(plan[0], self.input_hook(*plan[1:])) for plan in self.plans]
         return hooks
 
 
 def patched_forward(model: Any, graph: ComputationalGraph, clean_tokens: Tensor, edge_mask: Tensor,
                     source: Union[PatchSource, Tensor], attention_mask: Optional[Tensor] = None,
-                    neuron_mask: Optional[Tensor] = None) -> Tensor:
+                    neuron_mask: Optional[Tensor] = None, clean: Optional[CleanRun] = None) -> Tensor:
     """Logits of ``model`` on ``clean_tokens`` with edges where ``edge_mask < 1`` patched from ``source``.
 
     Args:
@@ -300,6 +537,10 @@ def patched_forward(model: Any, graph: ComputationalGraph, clean_tokens: Tensor,
         source: a ``PatchSource`` or precomputed activations (see ``resolve_source``).
         attention_mask: ``[batch, pos]`` padding mask of the clean tokens.
         neuron_mask: optional ``[n_upstream, d_model]`` or ``[C, n_upstream, d_model]`` (1 = kept).
+        clean: the cached clean run (``CleanRun.of``) of these tokens, for evaluation-only passes: the
+            pass starts at the first layer a circuit patches (unless gradients w.r.t. the masks are
+            needed, with neuron masks, or for shortformer models), and blocks where nothing is patched
+            or recorded run without per-head inputs and results (so outer hooks there do not fire).
 
     Returns:
         ``[batch, pos, d_vocab]`` logits, or ``[C, batch, pos, d_vocab]`` for a batch of masks.
@@ -312,38 +553,83 @@ def patched_forward(model: Any, graph: ComputationalGraph, clean_tokens: Tensor,
     masks = edge_mask.unsqueeze(0) if single else edge_mask
     masks = masks.to(device=device, dtype=dtype)
     n_circuits = masks.shape[0]
-    batch, _ = clean_tokens.shape
+    batch, pos = clean_tokens.shape
     source_acts = resolve_source(model, graph, source, tuple(clean_tokens.shape))
     if neuron_mask is not None:
         neuron_mask = neuron_mask.to(device=device, dtype=dtype)
-    run = _PatchRun(graph, masks, source_acts, batch, neuron_mask)
-    tokens = clean_tokens.to(device).repeat(n_circuits, 1)
+    start = 0
+    if (clean is not None and neuron_mask is None and not masks.requires_grad
+            and model.cfg.positional_embedding_type != "shortformer"):
+        if not clean.matches(clean_tokens):
+            raise ValueError("the cached clean run is of other tokens than clean_tokens")
+        start = pass_start_layer(graph, masks)
+    run = _PatchRun(graph, masks, source_acts, batch, pos, neuron_mask, start, clean)
+    if attention_mask is None and clean is not None:
+        attention_mask = clean.attention_mask
     kwargs = {}
     if attention_mask is not None:
         kwargs["attention_mask"] = attention_mask.to(device).repeat(n_circuits, 1)
-    logits = model.run_with_hooks(tokens, fwd_hooks=run.fwd_hooks(device), **kwargs)
+    if start == 0:
+        model_input = clean_tokens.to(device).repeat(n_circuits, 1)
+    else:
+        assert clean is not None
+        model_input = clean.resid[start].repeat(n_circuits, 1, 1)
+        kwargs["start_at_layer"] = start
+    cfg = model.cfg
+    saved = (cfg.use_split_qkv_input, cfg.use_attn_result, cfg.use_hook_mlp_in)
+    try:
+        with temporary_hooks(model, run.fwd_hooks(cfg, start, lean=clean is not None)):
+            logits = model(model_input, **kwargs)
+    finally:  # the per-layer hooks switch these flags
+        cfg.use_split_qkv_input, cfg.use_attn_result, cfg.use_hook_mlp_in = saved
     logits = logits.view(n_circuits, batch, *logits.shape[1:])
     return logits[0] if single else logits
 
 
+def default_circuits_per_batch(model: Any, clean_tokens: Tensor) -> int:
+    """Circuits per patched forward when the caller does not say: on CPU, where a forward costs in
+    proportion to its size, about 512 token positions per forward; on accelerators up to 64 circuits."""
+    device, _ = _model_device_dtype(model)
+    if device.type == "cpu":
+        return max(1, min(64, 512 // max(1, clean_tokens.numel())))
+    return 64
+
+
 def evaluate_edge_masks(model: Any, graph: ComputationalGraph, clean_tokens: Tensor, edge_masks: Tensor,
                         source: Union[PatchSource, Tensor], metric: Callable[[Tensor], Tensor],
-                        attention_mask: Optional[Tensor] = None, circuits_per_batch: int = 16,
+                        attention_mask: Optional[Tensor] = None, circuits_per_batch: Optional[int] = None,
                         progress: bool = True) -> Tensor:
     """``metric`` for many circuits: ``edge_masks [N, n_edges]`` -> ``[N]`` (no gradients).
 
-    ``metric`` maps ``[C, batch, pos, d_vocab]`` logits to ``[C]`` values. The source is
-    resolved once; circuits run ``circuits_per_batch`` at a time.
+    ``metric`` maps ``[C, batch, pos, d_vocab]`` logits to ``[C]`` values. The source and the clean
+    run are computed once; circuits run ``circuits_per_batch`` at a time (default
+    ``default_circuits_per_batch``), grouped by the first layer they patch so that each pass starts there.
     """
     source_acts = resolve_source(model, graph, source, tuple(clean_tokens.shape), progress)
-    results = []
-    starts = range(0, edge_masks.shape[0], circuits_per_batch)
+    per_batch = circuits_per_batch or default_circuits_per_batch(model, clean_tokens)
+    clean = CleanRun.of(model, graph, clean_tokens, attention_mask)
+    first = _first_patched_layer(graph, edge_masks)
+    order = torch.argsort(first, stable=True)
+    results = torch.empty(0)
+    values: list[Tensor] = []
+    starts = range(0, edge_masks.shape[0], per_batch)
     with torch.no_grad():
         for start in tqdm(starts, desc="patched forwards", disable=not progress or len(starts) < 4):
-            chunk = edge_masks[start:start + circuits_per_batch]
-            logits = patched_forward(model, graph, clean_tokens, chunk, source_acts, attention_mask)
-            results.append(metric(logits).detach())
-    return torch.cat(results)
+            chunk = edge_masks[order[start:start + per_batch].to(edge_masks.device)]
+            logits = patched_forward(model, graph, clean_tokens, chunk, source_acts, attention_mask, clean=clean)
+            values.append(metric(logits).detach())
+    if values:
+        results = torch.empty_like(torch.cat(values))
+        results[order.to(results.device)] = torch.cat(values)
+    return results
+
+
+def _first_patched_layer(graph: ComputationalGraph, edge_masks: Tensor) -> Tensor:
+    """``[N]``: per mask, the earliest layer it patches an edge into (``n_layers`` if none)."""
+    layers = graph.downstream_layer[graph.edge_downstream].to(edge_masks.device)
+    patched = edge_masks != 1
+    big = torch.full_like(layers, graph.cfg.n_layers)
+    return torch.where(patched, layers.expand_as(patched), big.expand_as(patched)).min(-1).values.cpu()
 
 
 def single_edge_ablation_masks(graph: ComputationalGraph, edge_indices: Tensor,

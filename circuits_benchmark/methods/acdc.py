@@ -11,18 +11,21 @@ inputs with removed edges patched from the ablation source::
             new = loss(mask without edge)
             if new - cur < tau: remove edge for good; cur = new
 
-Batching (``exact speculation``): the candidate edges of one node are evaluated in windows of up
-to ``config.batch_size`` circuits per forward pass. Within a window the masks follow a *predicted*
-chain of decisions: candidate ``j``'s mask removes the candidates before it that are predicted
-removed, plus ``j`` itself. Walking the window in order, each value is exactly what the sequential
-algorithm would evaluate as long as all earlier predictions held, so each decision is the
-sequential one; at the first wrong prediction the decision is committed and a new window starts
-after it. Predictions come from the latest estimate of each candidate's effect (``value - value of
-its chain predecessor``); candidates without an estimate are predicted kept, so the first window is
-the plain batch of independent single-edge removals. The result therefore EQUALS the sequential
-algorithm (up to floating-point differences between batched and single forward passes), at a cost
-of (1 + number of mispredictions) passes per node instead of one pass per edge. The literal
-one-forward-per-edge variant is ``extra={"sequential": True}``.
+Batching (``exact speculation``): the candidate edges of one node are evaluated in windows of
+several circuits per forward pass. Within a window the masks follow a *predicted* chain of
+decisions: candidate ``j``'s mask removes the candidates before it that are predicted removed, plus
+``j`` itself. Walking the window in order, each value is exactly what the sequential algorithm
+would evaluate as long as all earlier predictions held, so each decision is the sequential one; at
+the first wrong prediction the decision is committed and a new window starts after it.
+Predictions come from the latest estimate of each candidate's effect (``value - value of its chain
+predecessor``), else from the majority of the decisions so far. Windows adapt (``Speculation``):
+they double while predictions hold, up to ``circuits_per_pass`` (``config.batch_size``; 2 on CPU,
+where a pass costs in proportion to its circuits), and shrink to what a window
+committed when one fails, so that a wrong guess wastes few circuits. The result therefore EQUALS
+the sequential algorithm (up to floating-point differences between batched and single forward
+passes). Every pass starts at the first layer it patches, from the cached clean run: ACDC visits
+nodes in reverse topological order, so all removed edges enter the current node's layer or later.
+The literal one-forward-per-edge variant is ``extra={"sequential": True}``.
 
 Node level: the same procedure over upstream nodes (removing a node patches all its outgoing
 edges), in reverse topological order; nodes with no kept path to logits are removed unevaluated.
@@ -41,6 +44,7 @@ contain an edge a smaller tau removed — that edge is then scored by the smalle
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -48,6 +52,7 @@ import torch
 from tqdm.auto import tqdm
 
 from circuits_benchmark.graph import Circuit, ComputationalGraph, NodeKind, patched_forward, prune_edges
+from circuits_benchmark.graph.patching import CleanRun, pass_start_layer
 from circuits_benchmark.methods.base import MethodConfig, discovery_method
 from circuits_benchmark.methods.optimal_ablation import method_loss, method_source, node_to_edge_scores
 from circuits_benchmark.tasks import PatchingTask
@@ -59,35 +64,96 @@ DEFAULT_THRESHOLDS: list[float] = sorted(b * 10.0 ** e for e in range(-5, -1) fo
 
 
 # ---------------------------------------------------------------------------- evaluation
+@dataclass
+class EvaluationCount:
+    """Work done by an evaluator: patched passes, circuits evaluated, and forward-equivalents (each
+    circuit counts the share of the model its pass ran: passes start at the first patched layer)."""
+
+    passes: int = 0
+    circuits: int = 0
+    forward_equivalents: float = 0.0
+
+    def reset(self) -> None:
+        self.passes, self.circuits, self.forward_equivalents = 0, 0, 0.0
+
+
 def make_evaluator(task: PatchingTask, graph: ComputationalGraph, source: Tensor, metric: Optional[str],
-                   circuits_per_batch: int) -> tuple[Evaluate, list[int]]:
-    """A batched loss function over edge masks, and a one-element list counting patched forwards."""
+                   circuits_per_batch: int) -> tuple[Evaluate, EvaluationCount]:
+    """A batched loss function over edge masks, and the count of the work it does."""
     loss_fn = method_loss(task, metric)
-    counter = [0]
+    count = EvaluationCount()
+    clean = CleanRun.of(task.model, graph, task.clean_tokens, task.clean_mask)
+    n_layers = graph.cfg.n_layers
 
     @torch.no_grad()
     def evaluate(masks: Tensor) -> Tensor:
         out = []
         for start in range(0, masks.shape[0], circuits_per_batch):
             chunk = masks[start:start + circuits_per_batch].to(device=source.device, dtype=source.dtype)
-            logits = patched_forward(task.model, graph, task.clean_tokens, chunk, source, task.clean_mask)
+            logits = patched_forward(task.model, graph, task.clean_tokens, chunk, source, task.clean_mask, clean=clean)
             out.append(loss_fn(logits).to(torch.float64).cpu())
-            counter[0] += 1
+            count.passes += 1
+            count.circuits += chunk.shape[0]
+            count.forward_equivalents += chunk.shape[0] * (n_layers - pass_start_layer(graph, chunk)) / n_layers
         return torch.cat(out)
 
-    return evaluate, counter
+    return evaluate, count
+
+
+CPU_CIRCUITS_PER_PASS = 2
+"""ACDC's circuits per pass on CPU. Its masks patch most edges, so a pass costs in proportion to its
+circuits (and more, once they outgrow the cache): windows of 2 to 5 ran no faster than one circuit per
+pass on the 6 x 8 x 128 benchmark model, 5 ran slower (benchmarks/bench_acdc.py, EXPERIMENTS.md §4)."""
+
+
+def circuits_per_pass(task: PatchingTask, config: MethodConfig) -> int:
+    """Circuits per patched pass (and the largest speculative window): ``config.batch_size``, at most
+    ``CPU_CIRCUITS_PER_PASS`` on CPU."""
+    on_cpu = next(task.model.parameters()).device.type == "cpu"
+    return max(1, min(config.batch_size, CPU_CIRCUITS_PER_PASS if on_cpu else config.batch_size))
 
 
 # ---------------------------------------------------------------------------- greedy removal
+@dataclass
+class Speculation:
+    """Adaptive speculative windows for one ACDC run.
+
+    The window grows (doubling, up to ``max_window``) while the predicted decisions hold and shrinks
+    to the number of decisions a window committed when one fails, so that wrong guesses waste few
+    circuits. A candidate never evaluated is predicted by the majority of the decisions so far.
+    """
+
+    max_window: int
+    window: int = 2
+    removed: int = 0
+    kept: int = 0
+
+    def predict_removed(self) -> bool:
+        return self.removed > self.kept
+
+    def record(self, removed: bool) -> None:
+        if removed:
+            self.removed += 1
+        else:
+            self.kept += 1
+
+    def update(self, size: int, committed: int) -> None:
+        held = committed == size
+        self.window = min(self.max_window, 2 * size) if held else max(1, committed)
+
+
 def greedy_removal(candidates: Sequence[Tensor], mask: Tensor, cur: float, tau: float, evaluate: Evaluate,
-                   window: int, is_dead: Optional[Callable[[int, Tensor], bool]] = None) -> tuple[Tensor, float]:
+                   window: int, is_dead: Optional[Callable[[int, Tensor], bool]] = None,
+                   speculation: Optional[Speculation] = None) -> tuple[Tensor, float]:
     """ACDC's in-order greedy removal of candidate edge groups, with exact speculative batching.
 
     Args:
         candidates: edge-index tensors; removing candidate ``j`` zeroes ``mask[candidates[j]]``.
         mask: ``[n_edges]`` current mask (not modified); ``cur``: its loss.
-        window: candidates evaluated per batched pass (1 = the literal sequential algorithm).
+        window: candidates evaluated per batched pass (1 = the literal sequential algorithm); with
+            ``speculation``, the largest window it may choose.
         is_dead: ``is_dead(j, mask)`` -> remove candidate ``j`` without evaluating it.
+        speculation: adaptive windows and predictions shared across calls (see ``Speculation``).
 
     Returns:
         The final mask and its loss. Decisions equal the sequential algorithm's (see module doc).
@@ -97,7 +163,8 @@ def greedy_removal(candidates: Sequence[Tensor], mask: Tensor, cur: float, tau: 
     estimate: list[Optional[float]] = [None] * n
     i = 0
     while i < n:
-        end = min(n, i + max(1, window))
+        size = max(1, window if speculation is None else min(window, speculation.window))
+        end = min(n, i + size)
         chain = mask.clone()
         trials: list[Optional[Tensor]] = []   # per candidate: its trial mask, None if dead
         predicted: list[bool] = []
@@ -106,7 +173,12 @@ def greedy_removal(candidates: Sequence[Tensor], mask: Tensor, cur: float, tau: 
             trial[candidates[j]] = 0.0
             dead = is_dead is not None and is_dead(j, chain)
             trials.append(None if dead else trial)
-            pred = dead or (estimate[j] is not None and estimate[j] < tau)
+            if dead:
+                pred = True
+            elif estimate[j] is not None:
+                pred = estimate[j] < tau
+            else:
+                pred = speculation is not None and speculation.predict_removed()
             predicted.append(pred)
             if pred:
                 chain = trial
@@ -135,9 +207,13 @@ def greedy_removal(candidates: Sequence[Tensor], mask: Tensor, cur: float, tau: 
                 mask[candidates[j]] = 0.0
                 if value is not None:
                     cur = value
+            if speculation is not None and value is not None:
+                speculation.record(remove)
             if remove != predicted[offset]:
                 next_i = j + 1
                 break
+        if speculation is not None:
+            speculation.update(end - i, next_i - i)
         i = next_i
     return mask, cur
 
@@ -168,6 +244,7 @@ def run_acdc_edges(graph: ComputationalGraph, evaluate: Evaluate, tau: float, wi
     """Edge-level ACDC at one threshold; returns the float ``[n_edges]`` mask (not pruned)."""
     mask = graph.full_edge_mask() if start_mask is None else start_mask.clone().float()
     cur = float(evaluate(mask[None])[0])
+    speculation = Speculation(window) if window > 1 else None
     nodes = [n for n in reversed(graph.nodes) if n.kind is not NodeKind.INPUT]
     for node in tqdm(nodes, desc=f"ACDC tau={tau:.2g}", disable=not progress, leave=False):
         incoming = _incoming_order(graph, node.index)
@@ -177,7 +254,8 @@ def run_acdc_edges(graph: ComputationalGraph, evaluate: Evaluate, tau: float, wi
         if not _reaches_logits(graph, mask)[node.index]:
             mask[incoming] = 0.0
             continue
-        mask, cur = greedy_removal([e.reshape(1) for e in incoming], mask, cur, tau, evaluate, window)
+        mask, cur = greedy_removal([e.reshape(1) for e in incoming], mask, cur, tau, evaluate, window,
+                                   speculation=speculation)
     return mask
 
 
@@ -193,7 +271,8 @@ def run_acdc_nodes(graph: ComputationalGraph, evaluate: Evaluate, tau: float, wi
     def is_dead(j: int, current: Tensor) -> bool:
         return not _reaches_logits(graph, current)[order[j].index]
 
-    mask, _ = greedy_removal(candidates, mask, cur, tau, evaluate, window, is_dead)
+    speculation = Speculation(window) if window > 1 else None
+    mask, _ = greedy_removal(candidates, mask, cur, tau, evaluate, window, is_dead, speculation)
     for node, edges in zip(order, candidates):
         if not bool((mask[edges] > 0).any()):
             node_mask[node.index] = 0.0
@@ -206,8 +285,9 @@ def acdc_circuit(task: PatchingTask, graph: Optional[ComputationalGraph] = None,
     graph = graph or task.graph()
     config = config or MethodConfig()
     source = method_source(task, graph, config) if source is None else source
-    evaluate, _ = make_evaluator(task, graph, source, config.metric, config.batch_size)
-    window = 1 if config.extra.get("sequential", False) else config.batch_size
+    window = circuits_per_pass(task, config)
+    evaluate, _ = make_evaluator(task, graph, source, config.metric, window)
+    window = 1 if config.extra.get("sequential", False) else window
     if config.level == "node":
         node_mask = run_acdc_nodes(graph, evaluate, tau, window)
         edges = prune_edges(graph, graph.node_mask_to_edge_mask(node_mask) > 0)
@@ -249,8 +329,9 @@ def acdc(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) ->
     """
     taus = sorted(float(t) for t in (config.thresholds or DEFAULT_THRESHOLDS))
     source = method_source(task, graph, config)
-    evaluate, counter = make_evaluator(task, graph, source, config.metric, config.batch_size)
-    window = 1 if config.extra.get("sequential", False) else config.batch_size
+    window = circuits_per_pass(task, config)
+    evaluate, count = make_evaluator(task, graph, source, config.metric, window)
+    window = 1 if config.extra.get("sequential", False) else window
     nested = bool(config.extra.get("nested", False))
     kept: list[Tensor] = []
     previous: Optional[Tensor] = None
@@ -268,7 +349,7 @@ def acdc(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) ->
             mask = run_acdc_edges(graph, evaluate, tau, window, previous if nested else None)
             previous = mask
             kept.append(prune_edges(graph, mask > 0))
-        bar.set_postfix(kept=int(kept[-1].sum()), passes=counter[0])
+        bar.set_postfix(kept=int(kept[-1].sum()), passes=count.passes)
     scores = sweep_scores(taus, kept)
     if config.level == "node":
         scores[graph.node_index("logits")] = float("nan")

@@ -237,3 +237,62 @@ def test_learned_source_and_mask_gradients_flow(model_and_graph, tokens):
     assert max_diff(a, b) == 0
     with pytest.raises(KeyError, match="missing"):
         patched_forward(model, graph, clean, mask, PatchSource.learned({"input": values[0]}))
+
+
+# ---------------------------------------------------------------------------- passes from the cached clean run
+def _masks_by_first_layer(graph, gen: torch.Generator) -> list[torch.Tensor]:
+    """Masks patching only edges into layer L or later (L = 0 .. n_layers), a few edges each."""
+    layers = graph.downstream_layer[graph.edge_downstream]
+    out = []
+    for first in range(graph.cfg.n_layers + 1):
+        allowed = torch.nonzero(layers >= first).flatten()
+        for n_removed in (1, 3, len(allowed)):
+            mask = graph.full_edge_mask()
+            mask[allowed[torch.randperm(len(allowed), generator=gen)[:n_removed]]] = 0.0
+            out.append(mask)
+    return out
+
+
+def test_clean_run_passes_equal_full_passes(model_and_graph, tokens):
+    from circuits_benchmark.graph.patching import CleanRun, pass_start_layer
+
+    model, graph = model_and_graph
+    clean, corrupted = tokens
+    acts = resolve_source(model, graph, PatchSource.corrupted(corrupted))
+    cached = CleanRun.of(model, graph, clean)
+    masks = torch.stack(_masks_by_first_layer(graph, torch.Generator().manual_seed(0)))
+    starts = set()
+    with torch.no_grad():
+        for mask in masks:
+            starts.add(pass_start_layer(graph, mask))
+            full = patched_forward(model, graph, clean, mask, acts)
+            assert max_diff(full, model(clean)) > 1e-4  # every mask changes the output
+            assert max_diff(patched_forward(model, graph, clean, mask, acts, clean=cached), full) < TOL
+        batched = patched_forward(model, graph, clean, masks, acts, clean=cached)
+        assert max_diff(batched, patched_forward(model, graph, clean, masks, acts)) < TOL
+    assert starts == set(range(graph.cfg.n_layers))  # logits-only masks run the last block
+    # the model's TransformerLens flags are as prepared after lean passes
+    assert model.cfg.use_split_qkv_input and model.cfg.use_attn_result
+
+
+def test_clean_run_of_other_tokens_is_refused(model_and_graph, tokens):
+    from circuits_benchmark.graph.patching import CleanRun
+
+    model, graph = model_and_graph
+    clean, corrupted = tokens
+    with pytest.raises(ValueError, match="other tokens"):
+        patched_forward(model, graph, clean, graph.full_edge_mask(0.0), PatchSource.corrupted(corrupted),
+                        clean=CleanRun.of(model, graph, corrupted))
+
+
+def test_evaluate_edge_masks_keeps_the_callers_order(model_and_graph, tokens):
+    model, graph = model_and_graph
+    clean, corrupted = tokens
+    masks = torch.stack(_masks_by_first_layer(graph, torch.Generator().manual_seed(1)))
+    masks = masks[torch.randperm(len(masks), generator=torch.Generator().manual_seed(2))]
+    metric = lambda logits: logits[..., -1, :].log_softmax(-1)[..., 0].mean(-1)  # noqa: E731
+    source = PatchSource.corrupted(corrupted)
+    values = evaluate_edge_masks(model, graph, clean, masks, source, metric, circuits_per_batch=3, progress=False)
+    with torch.no_grad():
+        expected = torch.stack([metric(patched_forward(model, graph, clean, m, source)) for m in masks])
+    assert max_diff(values, expected) < TOL
