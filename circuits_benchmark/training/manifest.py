@@ -2,7 +2,8 @@
 
 Columns: case, LL shape, parameters, epochs, seconds, how the run ended, and the quality gate's
 numbers on 1,000 fresh pairs (IIA, strict accuracy, accuracy, accuracy with everything outside the
-circuit ablated at once), whether the model passes the gate and whether it reaches the sufficiency target.
+circuit ablated at once), whether the model passes the gate, whether it reaches the sufficiency target,
+and for a failing model where it falls short (the metrics below 99%, with the weakest node).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,7 +19,34 @@ from circuits_benchmark.training.store import DEFAULT_ROOT, DEFAULT_RUN
 from circuits_benchmark.utils.atomic import write_text
 
 COLUMNS = ("case", "run", "n_layers", "n_heads", "d_model", "d_head", "d_mlp", "n_params", "epochs", "best_epoch",
-           "seconds", "stop_reason", "iia", "strict_accuracy", "accuracy", "circuit_accuracy", "passed", "sufficient")
+           "seconds", "stop_reason", "iia", "strict_accuracy", "accuracy", "circuit_accuracy", "passed", "sufficient",
+           "shortfall")
+
+
+def shortfall(gate: dict[str, Any], threshold: float = 0.99) -> str:
+    """Why a model fails the gate, in words: each metric below the threshold, with the weakest HL node
+    (IIA) or outside node (strict accuracy) where the gate recorded it. Empty for a passing model."""
+    parts = []
+    weakest_hl, weakest_out = gate.get("weakest_hl_node"), gate.get("weakest_outside_node")
+    if gate.get("iia", 1.0) < threshold:
+        detail = f" (weakest node {weakest_hl['name']}: {_pct(weakest_hl['rate'])}%)" if weakest_hl else ""
+        parts.append(f"IIA {_pct(gate['iia'])}%{detail}")
+    if gate.get("strict_accuracy", 1.0) < threshold:
+        detail = (f" ({_component(weakest_out['name'])} ablated alone leaves {_pct(weakest_out['rate'])}%)"
+                  if weakest_out else "")
+        parts.append(f"strict {_pct(gate['strict_accuracy'])}%{detail}")
+    if gate.get("accuracy", 1.0) < threshold:
+        parts.append(f"accuracy {_pct(gate['accuracy'])}%")
+    return "; ".join(parts)
+
+
+def _component(name: str) -> str:
+    """`blocks.1.attn.hook_result[3]` -> `a1.h3`, `blocks.1.hook_mlp_out` -> `m1` (the graph's node names)."""
+    match = re.fullmatch(r"blocks\.(\d+)\.attn\.hook_(?:result|z)\[(\d+)\]", name)
+    if match:
+        return f"a{match[1]}.h{match[2]}"
+    match = re.fullmatch(r"blocks\.(\d+)\.hook_mlp_out", name)
+    return f"m{match[1]}" if match else name
 
 
 def _sort_key(case_id: str) -> tuple:
@@ -39,6 +68,7 @@ def manifest_rows(root: Path | str = DEFAULT_ROOT, run: str = DEFAULT_RUN) -> li
             "seconds": meta.get("seconds"), "stop_reason": meta.get("stop_reason", ""),
             **{k: gate.get(k) for k in ("iia", "strict_accuracy", "accuracy", "circuit_accuracy", "passed",
                                         "sufficient")},
+            "shortfall": shortfall(gate),
         })
     return sorted(rows, key=lambda r: _sort_key(r["case"]))
 
@@ -57,15 +87,15 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "circuit resample-ablated at once (`outside ablated`).",
         "",
         "| case | layers x heads | d_model | params | epochs | seconds | ended by | IIA % | strict % | accuracy % "
-        "| outside ablated % | gate | >= 95% |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| outside ablated % | gate | >= 95% | short of the gate |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['case']} | {r['n_layers']} x {r['n_heads']} | {r['d_model']} | {r['n_params']} | {r['epochs']} "
             f"| {r['seconds']:.0f} | {r['stop_reason']} | {_pct(r['iia'])} | {_pct(r['strict_accuracy'])} "
             f"| {_pct(r['accuracy'])} | {_pct(r['circuit_accuracy'])} | {'pass' if r['passed'] else 'FAIL'} "
-            f"| {'yes' if r['sufficient'] else 'no'} |")
+            f"| {'yes' if r['sufficient'] else 'no'} | {r['shortfall']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -226,6 +226,13 @@ def _json_bytes(value: Any) -> Callable[[IO[bytes]], Any]:
     return lambda f: f.write(json_text(finite_or_none(_jsonable(value)), indent=2).encode())
 
 
+def write_meta(case_id: str, run: str, root: Path | str, meta: dict[str, Any]) -> Path:
+    """Replace a stored model's meta file (atomically)."""
+    path = model_paths(case_id, run, root)["meta"]
+    atomic_write(path, _json_bytes(meta))
+    return path
+
+
 def save_ll_model(
     model: HookedTransformer,
     case_id: str,

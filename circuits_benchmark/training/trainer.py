@@ -409,10 +409,41 @@ def quality_gate(result: TrainResult, n: int = GATE_PAIRS, seed: int = GATE_SEED
         raise ValueError("the quality gate checks Tracr-case models (result.compiled is None)")
     metrics = evaluate_model(result.compiled.case, result.ll_model, n=n, seed=seed, atol=result.config.atol,
                              compiled=result.compiled)
-    gate = {k: metrics[k] for k in ("iia", "strict_accuracy", "accuracy", "circuit_accuracy")}
+    return gate_from_metrics(metrics, n)
+
+
+def gate_from_metrics(metrics: dict[str, float], n: int = GATE_PAIRS) -> dict[str, Any]:
+    """The gate's verdict from `ModelPair.evaluate` metrics, with the weakest HL node (lowest IIA) and the
+    weakest outside node (lowest accuracy when ablated alone): where a failing model falls short."""
+    gate: dict[str, Any] = {k: metrics[k] for k in ("iia", "strict_accuracy", "accuracy", "circuit_accuracy")}
     gate["pairs"] = n
     gate["passed"] = all(gate[k] >= GATE_THRESHOLD for k in ("iia", "strict_accuracy", "accuracy"))
     gate["sufficient"] = gate["circuit_accuracy"] >= SUFFICIENCY_TARGET
+    for prefix, key in (("iia/", "weakest_hl_node"), ("strict/", "weakest_outside_node")):
+        rates = {k[len(prefix):]: v for k, v in metrics.items() if k.startswith(prefix)}
+        if rates:
+            name = min(rates, key=rates.get)
+            gate[key] = {"name": name, "rate": rates[name]}
+    return gate
+
+
+def regate_stored(case_id: str, run: str, root: str | Path = DEFAULT_ROOT) -> dict[str, Any]:
+    """Recompute a stored model's gate (same pairs and seed) and write it into its meta file.
+
+    For models gated before the gate recorded its weakest nodes. The gate's four numbers must come out
+    as stored (they are a function of the weights and the seed); a mismatch is an error, never a
+    silent change."""
+    from circuits_benchmark.training.store import load_ll_model, write_meta
+
+    stored = load_ll_model(case_id, run, root)
+    old = stored.meta.get("gate") or {}
+    n = int(old.get("pairs", GATE_PAIRS))
+    atol = float((stored.meta.get("training_args") or {}).get("atol", 0.05))
+    gate = gate_from_metrics(evaluate_model(case_id, stored.model, n=n, seed=GATE_SEED, atol=atol), n)
+    for key in ("iia", "strict_accuracy", "accuracy", "circuit_accuracy"):
+        if key in old and abs(old[key] - gate[key]) > 1e-9:
+            raise ValueError(f"case {case_id}: recomputed {key} {gate[key]:.6f} differs from the stored {old[key]:.6f}")
+    write_meta(case_id, run, root, {**stored.meta, "gate": gate})
     return gate
 
 

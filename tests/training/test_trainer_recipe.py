@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from circuits_benchmark.cli import main as _main
@@ -108,3 +109,30 @@ def test_fast_mode_softmax_equals_torch_and_is_restored(case3):
         fast = model(tokens, attention_mask=mask)
     assert abstract_attention.F is F and model.cfg.use_attn_result
     assert torch.allclose(fast, before, atol=1e-5)
+
+
+def test_a_failing_model_is_listed_with_where_it_falls_short(tmp_path):
+    from circuits_benchmark.training.manifest import manifest_rows
+    from circuits_benchmark.training.trainer import regate_stored
+
+    args = ["train", "iit", "-i", "13", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--device", "cpu",
+            "--output-dir", str(tmp_path), "--no-progress"]
+    assert _main(args) == 0
+    meta_path = tmp_path / "13" / "meta_510.json"
+    meta = json.loads(meta_path.read_text())
+    gate = meta["gate"]
+    assert not gate["passed"]
+    weakest = gate["weakest_outside_node"]
+    assert weakest["rate"] <= gate["strict_accuracy"] and weakest["name"].startswith("blocks.")
+    row = manifest_rows(tmp_path)[0]
+    misses = [k for k in ("iia", "strict_accuracy", "accuracy") if gate[k] < 0.99]
+    assert row["shortfall"] and len(row["shortfall"].split("; ")) == len(misses)
+    # an old meta file without the weakest nodes is re-gated to the same numbers
+    old = {k: v for k, v in gate.items() if not k.startswith("weakest")}
+    meta_path.write_text(json.dumps({**meta, "gate": old}))
+    again = regate_stored("13", "510", tmp_path)
+    assert {k: again[k] for k in old} == old and again["weakest_outside_node"] == weakest
+    # a stored number the weights do not reproduce is an error, not a silent change
+    meta_path.write_text(json.dumps({**meta, "gate": {**old, "accuracy": old["accuracy"] - 0.5}}))
+    with pytest.raises(ValueError, match="differs from the stored"):
+        regate_stored("13", "510", tmp_path)

@@ -1,0 +1,40 @@
+"""Recompute the quality gate of stored SIIT models that lack the gate's weakest-node fields, then the manifest.
+
+    python scripts/regate_models.py                       # the shipped set, run 510
+    python scripts/regate_models.py --root DIR --run RUN
+
+The gate's numbers are recomputed on the same 1,000 pairs and must equal the stored ones (an error
+otherwise); only the weakest HL node and weakest outside node are added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from circuits_benchmark.training.manifest import write_manifest
+from circuits_benchmark.training.store import DEFAULT_ROOT, DEFAULT_RUN
+from circuits_benchmark.training.trainer import regate_stored
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", default=str(DEFAULT_ROOT))
+    parser.add_argument("--run", default=DEFAULT_RUN)
+    args = parser.parse_args()
+    todo = []
+    for meta_path in sorted(Path(args.root).glob(f"*/meta_{args.run}.json")):
+        gate = json.loads(meta_path.read_text()).get("gate") or {}
+        if gate and "weakest_outside_node" not in gate and "weakest_hl_node" not in gate:
+            todo.append(meta_path.parent.name)
+    for case_id in tqdm(todo, desc="re-gating"):
+        regate_stored(case_id, args.run, args.root)
+    csv_path, md_path = write_manifest(args.root, args.run)
+    print(f"re-gated {len(todo)} models; manifest: {csv_path} and {md_path}")
+
+
+if __name__ == "__main__":
+    main()
