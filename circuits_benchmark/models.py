@@ -20,6 +20,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -77,9 +79,26 @@ def load_model_for_study(case_id: str, model_kind: str = "tracr", run: Optional[
             f"no trained SIIT model for case {case_id} (run {run}) under {root}: {err}. "
             f"Train one with `main.py train iit -i {case_id}` or pass --models-root / --run."
         ) from err
+    warn_if_gate_failed(str(case_id), stored.meta)
     model = stored.model
     _check_fits(compiled, model, "SIIT model")
     return compiled, prepare_model(model)
+
+
+class GateWarning(UserWarning):
+    """A stored SIIT model used as ground truth fails the quality gate."""
+
+
+def warn_if_gate_failed(case_id: str, meta: dict[str, Any]) -> None:
+    """Warn when a stored model's meta says it fails the quality gate: its circuit is then not a reliable
+    ground truth (scores against it mean less); the warning says where it falls short."""
+    from circuits_benchmark.training.manifest import shortfall
+
+    gate = meta.get("gate") or {}
+    if gate and not gate.get("passed", False):
+        warnings.warn(f"the SIIT model of case {case_id} fails the quality gate ({shortfall(gate)}): its circuit "
+                      "is not a reliable ground truth; see circuits_benchmark/siit_models/MANIFEST_510.md",
+                      GateWarning, stacklevel=3)
 
 
 def _check_fits(compiled: CompiledCase, model: HookedTransformer, what: str) -> None:

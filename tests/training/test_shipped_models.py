@@ -53,3 +53,18 @@ def test_eval_iit_reproduces_a_manifest_row(capsys):
     for label, key in (("IIA", "iia"), ("strict accuracy", "strict_accuracy"), ("accuracy", "accuracy"),
                        ("accuracy, all non-circuit ablated", "circuit_accuracy")):
         assert f"{label:38s}{float(row[key]):.2%}" in out, (label, out)
+
+
+def test_a_model_failing_the_gate_warns_when_used_as_ground_truth():
+    import warnings
+
+    from circuits_benchmark.models import GateWarning, load_model_for_study
+
+    rows = _rows()
+    failing = next(r["case"] for r in rows if r["passed"] != "True")
+    passing = next(r["case"] for r in rows if r["passed"] == "True")
+    with pytest.warns(GateWarning, match=f"case {failing} fails the quality gate"):
+        load_model_for_study(failing, "siit", device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GateWarning)
+        load_model_for_study(passing, "siit", device="cpu")
