@@ -9,26 +9,24 @@ DEVICE_HELP = "cpu, cuda or cuda:N (mps where torch supports it; default: cuda i
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps|auto)$")
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (batch sizes, example counts, steps, epochs, workers)."""
+def _int_at_least(text: str, minimum: int, kind: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer (1 or more), got {value}")
+        raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {kind} ({minimum} or more), got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (batch sizes, example counts, steps, epochs, workers)."""
+    return _int_at_least(text, 1, "a positive integer")
 
 
 def non_negative_int(text: str) -> int:
     """An integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+    return _int_at_least(text, 0, "a non-negative integer")
 
 
 def mps_supported() -> bool:
