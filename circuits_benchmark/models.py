@@ -97,7 +97,7 @@ def warn_if_gate_failed(case_id: str, meta: dict[str, Any]) -> None:
     gate = meta.get("gate") or {}
     if gate and not gate.get("passed", False):
         warnings.warn(f"the SIIT model of case {case_id} fails the quality gate ({shortfall(gate)}): its circuit "
-                      "is not a reliable ground truth; see circuits_benchmark/siit_models/MANIFEST_510.md",
+                      "is not a reliable ground truth (see the manifest next to the model store)",
                       GateWarning, stacklevel=3)
 
 
@@ -327,6 +327,7 @@ def load_subject(case_id: str, kind: Optional[str] = None, run: Optional[str] = 
         if kind == "interpbench":
             load_interpbench(case_id)  # raises with the reason
         stored = load_ioi_for_study(case_id, run, root, device)
+        warn_if_gate_failed(case_id, stored.meta)
         return Subject(case_id, "siit", run, prepare_model(stored.model), None, stored.meta, str(stored.folder))
     if next_token:
         raise ModelLoadError("--next-token applies to the IOI task (-i ioi) only")

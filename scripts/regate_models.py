@@ -1,4 +1,5 @@
-"""Recompute the quality gate of stored SIIT models that lack the gate's weakest-node fields, then the manifest.
+"""Gate stored SIIT models whose meta file lacks the gate's weakest-node fields (or, for IOI models stored
+before IOI was gated, the gate itself), then write the manifest.
 
     python scripts/regate_models.py                       # the shipped set, run 510
     python scripts/regate_models.py --root DIR --run RUN
@@ -28,7 +29,7 @@ def main() -> None:
     todo = []
     for meta_path in sorted(Path(args.root).glob(f"*/meta_{args.run}.json")):
         gate = json.loads(meta_path.read_text()).get("gate") or {}
-        if gate and "weakest_outside_node" not in gate and "weakest_hl_node" not in gate:
+        if "weakest_outside_node" not in gate and "weakest_hl_node" not in gate:
             todo.append(meta_path.parent.name)
     for case_id in tqdm(todo, desc="re-gating"):
         regate_stored(case_id, args.run, args.root)

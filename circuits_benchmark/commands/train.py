@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from circuits_benchmark.commands.arguments import add_device_arg, non_negative_int, positive_int
 from circuits_benchmark.commands.upstream import add_alias, add_note
@@ -201,12 +202,13 @@ def run_ioi(args: argparse.Namespace) -> int:
     )
     result = train_ioi(config, progress=not args.no_progress)
     folder = save_ioi_result(result, args.output_dir, args.run)
-    m = result.final_metrics
+    g = json.loads((folder / f"meta_{args.run or config.run_name()}.json").read_text())["gate"]
+    verdict = "passes the gate" if g["passed"] else "FAILS the gate"
     print(
         f"{config.case_id} [run {args.run or config.run_name()}]: {result.epochs_run} epochs in {result.seconds:.1f}s, "
-        f"ended by {result.stop_reason}; best epoch {result.best_epoch}: IIA {m['iia']:.2%}, strict accuracy "
-        f"{m['strict_accuracy']:.2%}, accuracy {m['accuracy']:.2%}, circuit accuracy {m['circuit_accuracy']:.2%}; "
-        f"saved to {folder}"
+        f"ended by {result.stop_reason}; on {g['pairs']} fresh prompt pairs IIA {g['iia']:.2%}, strict accuracy "
+        f"{g['strict_accuracy']:.2%}, accuracy {g['accuracy']:.2%}, all-outside-ablated accuracy "
+        f"{g['circuit_accuracy']:.2%}: {verdict}; saved to {folder}"
     )
     return 0
 

@@ -22,7 +22,16 @@ from circuits_benchmark.ioi.hl_model import IOIHighLevel, ioi_correspondence, io
 from circuits_benchmark.ioi.pair import IOIPair, fast_mode
 from circuits_benchmark.training.ll_model import build_ll_model
 from circuits_benchmark.training.store import DEFAULT_ROOT, StoredModel, load_ll_model, save_ll_model
-from circuits_benchmark.training.trainer import TrainConfig, TrainResult, fit, prepare_run, result_meta
+from circuits_benchmark.training.trainer import (
+    GATE_PAIRS,
+    GATE_SEED,
+    TrainConfig,
+    TrainResult,
+    fit,
+    gate_from_metrics,
+    prepare_run,
+    result_meta,
+)
 
 IOI_CASE = "ioi"
 IOI_NEXT_TOKEN_CASE = "ioi_next_token"
@@ -101,9 +110,11 @@ def train_ioi(
 
 
 def save_ioi_result(result: TrainResult, root: str | Path = DEFAULT_ROOT, run: Optional[str] = None) -> Path:
-    """Store in the InterpBench layout: `{root}/ioi[_next_token]/ll_model_{run}.pth` + cfg, meta, edges."""
+    """Store in the InterpBench layout: `{root}/ioi[_next_token]/ll_model_{run}.pth` + cfg, meta (with the
+    quality gate on 1,000 fresh prompt pairs, as for the Tracr cases), edges."""
     pair: IOIPair = result.pair  # type: ignore[assignment]
-    meta = {**result_meta(result, run), "vocab": list(pair.hl_model.vocab.words), "seq_len": SEQ_LEN}
+    gate = gate_from_metrics(evaluate_ioi_model(result.ll_model, result.config, n=GATE_PAIRS, seed=GATE_SEED))
+    meta = {**result_meta(result, run), "vocab": list(pair.hl_model.vocab.words), "seq_len": SEQ_LEN, "gate": gate}
     edges = [parse_mib_edge(e) for e in ioi_true_edges(pair.corr)]
     return save_ll_model(result.ll_model, result.case_id, run or result.config.run_name(), root, meta, edges)
 

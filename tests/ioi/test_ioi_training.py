@@ -123,5 +123,13 @@ def test_cli_train_ioi(tmp_path, capsys):
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "ioi [run 510]: 1 epochs" in out and "ended by epoch limit (1)" in out
+    assert "on 1000 fresh prompt pairs" in out and "FAILS the gate" in out  # one tiny epoch cannot pass
     stored = load_ll_model("ioi", "510", tmp_path)
     assert stored.meta["training_args"]["include_mlp"] and "input->m0" in stored.edges
+    gate = stored.meta["gate"]
+    assert gate["pairs"] == 1000 and not gate["passed"] and "weakest_hl_node" in gate
+    # the gate is a function of the weights and the seed: recomputing it gives the stored numbers
+    from circuits_benchmark.training.trainer import regate_stored
+
+    again = regate_stored("ioi", "510", tmp_path)
+    assert {k: again[k] for k in ("iia", "strict_accuracy", "accuracy")} == {k: gate[k] for k in ("iia", "strict_accuracy", "accuracy")}

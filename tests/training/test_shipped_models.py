@@ -41,7 +41,12 @@ def test_shipped_model_matches_its_manifest_row(row):
     cfg = stored.cfg
     assert (cfg.n_layers, cfg.n_heads, cfg.d_model) == (int(row["n_layers"]), int(row["n_heads"]), int(row["d_model"]))
     assert cfg.n_layers >= 2 and cfg.n_heads >= 4  # InterpBench's shape: nodes outside the circuit exist
-    metrics = evaluate_model(row["case"], stored.model, n=SAMPLE, seed=7)
+    if row["case"].startswith("ioi"):
+        from circuits_benchmark.ioi.train import config_from_meta, evaluate_ioi_model
+
+        metrics = evaluate_ioi_model(stored.model, config_from_meta(stored.meta), n=SAMPLE, seed=7)
+    else:
+        metrics = evaluate_model(row["case"], stored.model, n=SAMPLE, seed=7)
     for key in ("iia", "accuracy"):
         assert abs(metrics[key] - float(row[key])) <= TOLERANCE, (key, metrics[key], row[key])
 
