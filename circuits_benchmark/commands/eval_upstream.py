@@ -15,10 +15,8 @@ Like upstream, these default to the SIIT model (``-w best``); ``--tracr`` / ``--
 from __future__ import annotations
 
 import argparse
-import json
-import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from circuits_benchmark.commands.arguments import add_device_arg, device_name, non_negative_int, positive_int
 from circuits_benchmark.evaluation.results import DEFAULT_CIRCUITS_DIR, DEFAULT_EVAL_DIR
@@ -240,7 +238,7 @@ def run_acdc_tpr_fpr(args: argparse.Namespace) -> int:
     results = {level: confusion(found, truth, level) for level in levels}
 
     def rate(value: Optional[float]) -> str:
-        return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+        return "n/a" if value is None else f"{value:.3f}"
 
     what = subject.case_id if subject.is_ioi else f"case {subject.case_id}"
     print(f"ACDC at threshold {threshold:g} on {what} ({subject.label}): {found.n_edges} of "
@@ -255,7 +253,3 @@ def run_acdc_tpr_fpr(args: argparse.Namespace) -> int:
     print(f"wrote {out}")
     return 0
 
-
-def load_result(path: Path) -> dict[str, Any]:
-    """A TPR / FPR file written by iit_acdc / ioi_acdc."""
-    return json.loads(Path(path).read_text())

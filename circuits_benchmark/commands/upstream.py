@@ -36,7 +36,6 @@ def note(message: str) -> None:
 # --------------------------------------------------------------------------- method names
 METHOD_SPELLINGS = {
     "information-flow-routes": "ifr",  # MIB
-    "information_flow_routes": "ifr",
     "activation-patching": "exact",
     "subnetwork-probing": "sp",
     "uniform-gradient-sampling": "ugs",
@@ -83,12 +82,16 @@ def method_filter(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- argparse actions
-class NoteAction(argparse.Action):
-    """An upstream option accepted without effect on results: stores its value and prints one line."""
+class _MessageAction(argparse.Action):
+    """An upstream option that answers with a message (see the two subclasses)."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, message: str = "", **kwargs: Any):
         self.message = message
         super().__init__(option_strings, dest, **kwargs)
+
+
+class NoteAction(_MessageAction):
+    """An upstream option accepted without effect on results: stores its value and prints one line."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
                  option_string: Optional[str] = None) -> None:
@@ -96,12 +99,8 @@ class NoteAction(argparse.Action):
         setattr(namespace, self.dest, True if self.nargs == 0 else values)
 
 
-class RefuseAction(argparse.Action):
+class RefuseAction(_MessageAction):
     """An upstream option whose effect we cannot reproduce: refused with what to do instead (exit 2)."""
-
-    def __init__(self, option_strings: Sequence[str], dest: str, message: str = "", **kwargs: Any):
-        self.message = message
-        super().__init__(option_strings, dest, **kwargs)
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
                  option_string: Optional[str] = None) -> None:
@@ -114,18 +113,21 @@ def add_alias(parser: argparse.ArgumentParser, *flags: str, dest: str, **kwargs:
     parser.add_argument(*flags, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
 
 
+def _add_message_flag(parser: argparse.ArgumentParser, flags: Sequence[str], action: type[_MessageAction],
+                      message: str, takes_value: bool) -> None:
+    dest = "upstream_" + flags[-1].lstrip("-").replace("-", "_")
+    parser.add_argument(*flags, dest=dest, action=action, message=message, nargs=None if takes_value else 0,
+                        default=None, help=argparse.SUPPRESS)
+
+
 def add_note(parser: argparse.ArgumentParser, *flags: str, message: str, takes_value: bool = False) -> None:
     """Accept ``flags`` (hidden from --help) and print ``message`` when used."""
-    dest = "upstream_" + flags[-1].lstrip("-").replace("-", "_")
-    parser.add_argument(*flags, dest=dest, action=NoteAction, message=message, nargs=None if takes_value else 0,
-                        default=None, help=argparse.SUPPRESS)
+    _add_message_flag(parser, flags, NoteAction, message, takes_value)
 
 
 def add_refusal(parser: argparse.ArgumentParser, *flags: str, message: str, takes_value: bool = True) -> None:
     """Refuse ``flags`` (hidden from --help) with ``message``."""
-    dest = "upstream_" + flags[-1].lstrip("-").replace("-", "_")
-    parser.add_argument(*flags, dest=dest, action=RefuseAction, message=message,
-                        nargs=None if takes_value else 0, default=None, help=argparse.SUPPRESS)
+    _add_message_flag(parser, flags, RefuseAction, message, takes_value)
 
 
 class SiitWeights(argparse.Action):
@@ -172,13 +174,12 @@ class MibModels(argparse.Action):
             setattr(namespace, self.dest, names[0].lower())
 
 
-def add_model_aliases(parser: argparse.ArgumentParser, choices: Sequence[str], run_dest: str = "run",
-                      mib_models: bool = True) -> None:
+def add_model_aliases(parser: argparse.ArgumentParser, choices: Sequence[str], mib_models: bool = True) -> None:
     """InterpBench's ``--tracr``, ``--interp-bench``, ``-w/--siit-weights RUN`` and MIB's ``--models``
-    for a parser whose ``--model`` picks tracr / siit / interpbench and ``--{run_dest}`` the SIIT run."""
+    for a parser whose ``--model`` picks tracr / siit / interpbench and ``--run`` the SIIT run."""
     add_alias(parser, "--tracr", dest="model", action="store_const", const="tracr")
     add_alias(parser, "--interp-bench", dest="model", action="store_const", const="interpbench")
-    add_alias(parser, "-w", "--siit-weights", dest=run_dest, action=SiitWeights)
+    add_alias(parser, "-w", "--siit-weights", dest="run", action=SiitWeights)
     if mib_models:
         add_alias(parser, "--models", dest="model", action=MibModels, nargs="+", choices_here=choices)
     add_note(parser, "--load-from-wandb",

@@ -392,8 +392,8 @@ def eap_attribution(task: PatchingTask, graph: ComputationalGraph, config: Metho
 
 
 def _batches(values: Tensor, size: int) -> list[Tensor]:
-    size = max(1, int(size))
-    return [values[i:i + size] for i in range(0, len(values), size)]
+    """``values`` in consecutive batches of ``size`` (along the first dimension)."""
+    return [values[chunk] for chunk in example_chunks(len(values), size)]
 
 
 def eap_ig_inputs_attribution(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) -> Attribution:
