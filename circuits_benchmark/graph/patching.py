@@ -481,14 +481,15 @@ class _PatchRun:
         """``[C, k, B, P, d]`` deltas of ``rows``: a view of the buffer when the rows are a prefix, else
         stacked; each row's delta is final once recorded, so stacks are shared by the hooks that need
         the same rows (a layer's q, k and v inputs)."""
-        if self.buffer is not None:
-            if rows == list(range(len(rows))):
-                return self.buffer[:, :len(rows)]
-            return self.buffer[:, rows]
         key = (off, *rows)
         if key not in self._stacks:
-            source = self.deltas_off if off else self.deltas
-            self._stacks[key] = torch.stack([source[r] for r in rows], dim=1)
+            if self.buffer is not None:  # rows are ascending: a prefix is a view
+                prefix = rows[-1] == len(rows) - 1
+                index = torch.tensor(rows, device=self.buffer.device)
+                self._stacks[key] = self.buffer[:, :len(rows)] if prefix else self.buffer.index_select(1, index)
+            else:
+                source = self.deltas_off if off else self.deltas
+                self._stacks[key] = torch.stack([source[r] for r in rows], dim=1)
         return self._stacks[key]
 
     # -- per-layer TransformerLens flags
