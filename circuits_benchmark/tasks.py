@@ -6,6 +6,7 @@ Tracr-compiled model, a trained SIIT model or any HookedTransformer with its own
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
@@ -19,6 +20,13 @@ if TYPE_CHECKING:
     from circuits_benchmark.cases.compiled import CompiledCase
 
 Tensor = torch.Tensor
+
+
+SAME_OUTPUT_ATOL = 1e-5
+
+
+class UninformativeTaskWarning(UserWarning):
+    """Clean and corrupted inputs give the same outputs: patching cannot reveal any edge."""
 
 
 @dataclass
@@ -55,6 +63,19 @@ class PatchingTask:
         with torch.no_grad():
             self.clean_logits = self.run(self.clean_tokens, self.clean_mask)
             self.corrupted_logits = self.run(self.corrupted_tokens, self.corrupted_mask)
+        if self.positions.any() and self.same_answers():
+            warnings.warn(
+                f"task {self.name}: the corrupted inputs get the same answers as the clean ones at every compared "
+                "position, so patching from them can change no answer (only its confidence; a saturated model "
+                "scores every edge 0 and AUROC is 0.5 by construction)", UninformativeTaskWarning, stacklevel=2)
+
+    def same_answers(self) -> bool:
+        """Whether the model answers the corrupted inputs as the clean ones at every compared position
+        (categorical: the same argmax; numerical: within SAME_OUTPUT_ATOL)."""
+        positions = self.positions.to(self.clean_logits.device)
+        if self.is_categorical:
+            return bool((self.clean_logits.argmax(-1) == self.corrupted_logits.argmax(-1))[positions].all())
+        return float((self.clean_logits - self.corrupted_logits)[positions].abs().max()) <= SAME_OUTPUT_ATOL
 
     @property
     def device(self) -> torch.device:
