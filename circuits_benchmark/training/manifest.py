@@ -29,14 +29,14 @@ def shortfall(gate: dict[str, Any], threshold: float = 0.99) -> str:
     parts = []
     weakest_hl, weakest_out = gate.get("weakest_hl_node"), gate.get("weakest_outside_node")
     if gate.get("iia", 1.0) < threshold:
-        detail = f" (weakest node {weakest_hl['name']}: {_pct(weakest_hl['rate'])}%)" if weakest_hl else ""
-        parts.append(f"IIA {_pct(gate['iia'])}%{detail}")
+        detail = f" (weakest node {weakest_hl['name']}: {_pct2(weakest_hl['rate'])}%)" if weakest_hl else ""
+        parts.append(f"IIA {_pct2(gate['iia'])}%{detail}")
     if gate.get("strict_accuracy", 1.0) < threshold:
-        detail = (f" ({_component(weakest_out['name'])} ablated alone leaves {_pct(weakest_out['rate'])}%)"
+        detail = (f" ({_component(weakest_out['name'])} ablated alone leaves {_pct2(weakest_out['rate'])}%)"
                   if weakest_out else "")
-        parts.append(f"strict {_pct(gate['strict_accuracy'])}%{detail}")
+        parts.append(f"strict {_pct2(gate['strict_accuracy'])}%{detail}")
     if gate.get("accuracy", 1.0) < threshold:
-        parts.append(f"accuracy {_pct(gate['accuracy'])}%")
+        parts.append(f"accuracy {_pct2(gate['accuracy'])}%")
     return "; ".join(parts)
 
 
@@ -71,6 +71,11 @@ def manifest_rows(root: Path | str = DEFAULT_ROOT, run: str = DEFAULT_RUN) -> li
             "shortfall": shortfall(gate),
         })
     return sorted(rows, key=lambda r: _sort_key(r["case"]))
+
+
+def _pct2(value: float) -> str:
+    """Two decimals: a shortfall such as 98.99% must not read as 99.0%."""
+    return f"{100 * value:.2f}"
 
 
 def _pct(value: Optional[float]) -> str:
