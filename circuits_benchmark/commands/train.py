@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from circuits_benchmark.commands.arguments import add_device_arg, non_negative_int, positive_int
 from circuits_benchmark.commands.upstream import add_alias, add_note
@@ -189,7 +188,7 @@ def _add_ioi_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_ioi(args: argparse.Namespace) -> int:
-    from circuits_benchmark.ioi import IOITrainConfig, save_ioi_result, train_ioi
+    from circuits_benchmark.ioi import IOITrainConfig, ioi_quality_gate, save_ioi_result, train_ioi
 
     config = IOITrainConfig(
         next_token=args.next_token, include_mlp=args.include_mlp, heads_per_node=args.heads_per_node,
@@ -201,8 +200,8 @@ def run_ioi(args: argparse.Namespace) -> int:
         device=args.device, cpu_threads=args.threads,
     )
     result = train_ioi(config, progress=not args.no_progress)
-    folder = save_ioi_result(result, args.output_dir, args.run)
-    g = json.loads((folder / f"meta_{args.run or config.run_name()}.json").read_text())["gate"]
+    g = ioi_quality_gate(result.ll_model, config)
+    folder = save_ioi_result(result, args.output_dir, args.run, gate=g)
     verdict = "passes the gate" if g["passed"] else "FAILS the gate"
     print(
         f"{config.case_id} [run {args.run or config.run_name()}]: {result.epochs_run} epochs in {result.seconds:.1f}s, "

@@ -109,11 +109,17 @@ def train_ioi(
                on_epoch=on_epoch, wandb_dir=wandb_dir, context=fast_mode(pair.ll_model))
 
 
-def save_ioi_result(result: TrainResult, root: str | Path = DEFAULT_ROOT, run: Optional[str] = None) -> Path:
+def ioi_quality_gate(ll_model: HookedTransformer, config: IOITrainConfig, n: int = GATE_PAIRS) -> dict[str, Any]:
+    """The quality gate of an IOI model, as for the Tracr cases: on `n` fresh prompt pairs (the gate's seed)."""
+    return gate_from_metrics(evaluate_ioi_model(ll_model, config, n=n, seed=GATE_SEED), n)
+
+
+def save_ioi_result(result: TrainResult, root: str | Path = DEFAULT_ROOT, run: Optional[str] = None,
+                    gate: Optional[dict[str, Any]] = None) -> Path:
     """Store in the InterpBench layout: `{root}/ioi[_next_token]/ll_model_{run}.pth` + cfg, meta (with the
-    quality gate on 1,000 fresh prompt pairs, as for the Tracr cases), edges."""
+    quality gate, `ioi_quality_gate` unless given), edges."""
     pair: IOIPair = result.pair  # type: ignore[assignment]
-    gate = gate_from_metrics(evaluate_ioi_model(result.ll_model, result.config, n=GATE_PAIRS, seed=GATE_SEED))
+    gate = gate if gate is not None else ioi_quality_gate(result.ll_model, result.config)
     meta = {**result_meta(result, run), "vocab": list(pair.hl_model.vocab.words), "seq_len": SEQ_LEN, "gate": gate}
     edges = [parse_mib_edge(e) for e in ioi_true_edges(pair.corr)]
     return save_ll_model(result.ll_model, result.case_id, run or result.config.run_name(), root, meta, edges)

@@ -430,22 +430,22 @@ def gate_from_metrics(metrics: dict[str, float], n: int = GATE_PAIRS) -> dict[st
 def regate_stored(case_id: str, run: str, root: str | Path = DEFAULT_ROOT) -> dict[str, Any]:
     """Recompute a stored model's gate (same pairs and seed) and write it into its meta file.
 
-    For models gated before the gate recorded its weakest nodes, and IOI models stored without a gate. The gate's four numbers must come out
-    as stored (they are a function of the weights and the seed); a mismatch is an error, never a
-    silent change."""
+    For models gated before the gate recorded its weakest nodes, and IOI models stored without a gate.
+    The gate's four numbers must come out as stored (they are a function of the weights and the seed);
+    a mismatch is an error, never a silent change."""
+    from circuits_benchmark.models import is_ioi
     from circuits_benchmark.training.store import load_ll_model, write_meta
 
     stored = load_ll_model(case_id, run, root)
     old = stored.meta.get("gate") or {}
     n = int(old.get("pairs", GATE_PAIRS))
-    if case_id.startswith("ioi"):
-        from circuits_benchmark.ioi.train import config_from_meta, evaluate_ioi_model
+    if is_ioi(case_id):
+        from circuits_benchmark.ioi.train import config_from_meta, ioi_quality_gate
 
-        metrics = evaluate_ioi_model(stored.model, config_from_meta(stored.meta), n=n, seed=GATE_SEED)
+        gate = ioi_quality_gate(stored.model, config_from_meta(stored.meta), n)
     else:
         atol = float((stored.meta.get("training_args") or {}).get("atol", 0.05))
-        metrics = evaluate_model(case_id, stored.model, n=n, seed=GATE_SEED, atol=atol)
-    gate = gate_from_metrics(metrics, n)
+        gate = gate_from_metrics(evaluate_model(case_id, stored.model, n=n, seed=GATE_SEED, atol=atol), n)
     for key in ("iia", "strict_accuracy", "accuracy", "circuit_accuracy"):
         if key in old and abs(old[key] - gate[key]) > 1e-9:
             raise ValueError(f"case {case_id}: recomputed {key} {gate[key]:.6f} differs from the stored {old[key]:.6f}")
