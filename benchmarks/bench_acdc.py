@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import auto_circuit_ref  # noqa: E402
-from bench_models import MODELS  # noqa: E402
+from bench_models import MODELS, add_common_args, apply_common_args  # noqa: E402
 
 from circuits_benchmark.graph import ComputationalGraph, PatchSource, prune_edges, resolve_source  # noqa: E402
 from circuits_benchmark.methods.acdc import make_evaluator, run_acdc_edges  # noqa: E402
@@ -75,17 +75,10 @@ def bench(name: str, taus: list[float], with_auto_circuit: bool, device: str) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="small,large", help=f"comma separated, of {sorted(MODELS)}")
+    add_common_args(parser)
     parser.add_argument("--taus", default="1e-2,1e-3,1e-4")
-    parser.add_argument("--no-auto-circuit", action="store_true", help="skip auto-circuit even if installed")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (0 = leave torch's default)")
-    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    with_ac = not args.no_auto_circuit and auto_circuit_ref.available()
-    print(f"torch threads {torch.get_num_threads()}, device {args.device}; auto-circuit: "
-          f"{'1.0.1' if with_ac else 'not installed (see benchmarks/auto_circuit_ref.py)'}")
+    with_ac = apply_common_args(args)
     taus = [float(t) for t in args.taus.split(",")]
     for name in args.models.split(","):
         bench(name, taus, with_ac, args.device)

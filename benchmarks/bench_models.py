@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import warnings
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from transformer_lens import HookedTransformer, HookedTransformerConfig  # noqa: E402
 
+import auto_circuit_ref  # noqa: E402
 from circuits_benchmark.graph import prepare_model  # noqa: E402
 
 D_VOCAB = 50
@@ -54,3 +56,21 @@ MODELS = {
 def last_logprob0(logits: torch.Tensor) -> torch.Tensor:
     """``[..., batch, pos, vocab]`` -> ``[...]``: mean log-probability of token 0 at the last position."""
     return logits[..., -1, :].log_softmax(-1)[..., 0].mean(-1)
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark script takes: models, auto-circuit, threads, device."""
+    parser.add_argument("--models", default="small,large", help=f"comma separated, of {sorted(MODELS)}")
+    parser.add_argument("--no-auto-circuit", action="store_true", help="skip auto-circuit even if installed")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0 = leave torch's default)")
+    parser.add_argument("--device", default="cpu")
+
+
+def apply_common_args(args: argparse.Namespace) -> bool:
+    """Set torch's threads, print the set-up line; returns whether auto-circuit runs side by side."""
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    with_ac = not args.no_auto_circuit and auto_circuit_ref.available()
+    print(f"torch threads {torch.get_num_threads()}, device {args.device}; auto-circuit: "
+          f"{'1.0.1' if with_ac else 'not installed (see benchmarks/auto_circuit_ref.py)'}")
+    return with_ac

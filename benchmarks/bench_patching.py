@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import auto_circuit_ref  # noqa: E402
-from bench_models import MODELS, last_logprob0  # noqa: E402
+from bench_models import MODELS, add_common_args, apply_common_args, last_logprob0  # noqa: E402
 
 from circuits_benchmark.graph import (  # noqa: E402
     ComputationalGraph,
@@ -80,18 +80,11 @@ def bench(name: str, n_edges: int, per_batch: list[int], with_auto_circuit: bool
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="small,large", help=f"comma separated, of {sorted(MODELS)}")
+    add_common_args(parser)
     parser.add_argument("--edges", type=int, default=0, help="time this many edges, spread over the graph (0 = all)")
     parser.add_argument("--circuits-per-batch", default="", help="comma separated (default: the engine's choice)")
-    parser.add_argument("--no-auto-circuit", action="store_true", help="skip auto-circuit even if installed")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (0 = leave torch's default)")
-    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    with_ac = not args.no_auto_circuit and auto_circuit_ref.available()
-    print(f"torch threads {torch.get_num_threads()}, device {args.device}; auto-circuit: "
-          f"{'1.0.1' if with_ac else 'not installed (see benchmarks/auto_circuit_ref.py)'}")
+    with_ac = apply_common_args(args)
     per_batch = [int(c) for c in args.circuits_per_batch.split(",") if c]
     for name in args.models.split(","):
         bench(name, args.edges or 10**9, per_batch, with_ac, args.device)
