@@ -611,7 +611,6 @@ def evaluate_edge_masks(model: Any, graph: ComputationalGraph, clean_tokens: Ten
     clean = CleanRun.of(model, graph, clean_tokens, attention_mask)
     first = _first_patched_layer(graph, edge_masks)
     order = torch.argsort(first, stable=True)
-    results = torch.empty(0)
     values: list[Tensor] = []
     starts = range(0, edge_masks.shape[0], per_batch)
     with torch.no_grad():
@@ -619,9 +618,11 @@ def evaluate_edge_masks(model: Any, graph: ComputationalGraph, clean_tokens: Ten
             chunk = edge_masks[order[start:start + per_batch].to(edge_masks.device)]
             logits = patched_forward(model, graph, clean_tokens, chunk, source_acts, attention_mask, clean=clean)
             values.append(metric(logits).detach())
-    if values:
-        results = torch.empty_like(torch.cat(values))
-        results[order.to(results.device)] = torch.cat(values)
+    if not values:
+        return torch.empty(0)
+    in_order = torch.cat(values)
+    results = torch.empty_like(in_order)
+    results[order.to(results.device)] = in_order
     return results
 
 
