@@ -28,13 +28,19 @@ def uniform_input(vocab: Iterable[Any]) -> MakeInput:
 
 
 def half_and_half(length: int, make_true: MakeInput, make_false: MakeInput) -> InputGenerator:
-    """`n // 2` inputs from `make_true`, then the rest from `make_false`, all of `length` tokens."""
+    """`n // 2` inputs from `make_true` and the rest from `make_false`, all of `length` tokens, shuffled.
+
+    The shuffle matters (InterpBench shuffles its data too): a clean and a corrupted draw are paired
+    by index, so unshuffled halves would pair every input with one of the same class, and neither
+    patching nor interchange training could ever change an answer.
+    """
 
     def sample(rng: np.random.Generator, n: int) -> list[list[Any]]:
         n_true = n // 2
-        return [make_true(rng, length) for _ in range(n_true)] + [
+        inputs = [make_true(rng, length) for _ in range(n_true)] + [
             make_false(rng, length) for _ in range(n - n_true)
         ]
+        return shuffled(rng, inputs)
 
     return sample
 
