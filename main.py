@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Entry point: `python main.py --help`."""
 
 import sys

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 from circuits_benchmark.commands.arguments import add_device_arg, positive_int
+from circuits_benchmark.commands.upstream import ablation_name, resolve_ablation
 from circuits_benchmark.evaluation.faithfulness import ROUNDINGS
 from circuits_benchmark.evaluation.results import DEFAULT_CIRCUITS_DIR, DEFAULT_EVAL_DIR
 
@@ -54,8 +55,10 @@ def add_parsers(eval_subparsers: argparse._SubParsersAction) -> None:
                                       "absolute one (MIB runs twice, without and with --absolute)")
     p.add_argument("--metric", default=None, choices=["kl", "l2", "logit_diff", "prob_diff", "accuracy"],
                    help="task metric (default: kl for categorical cases, l2 for numerical)")
-    p.add_argument("--ablation", default=None, choices=["patching", "mean", "zero"],
-                   help="ablation of removed edges (default: each file's own; optimal -> patching)")
+    p.add_argument("--ablation", default=None, type=ablation_name, choices=["patching", "mean", "zero", "mean-positional"],
+                   metavar="{patching,mean,zero}",
+                   help="ablation of removed edges (default: each file's own; optimal -> patching); mean is per "
+                        "position (MIB's mean-positional, also accepted)")
     p.add_argument("--rounding", default="floor", choices=ROUNDINGS,
                    help="fraction -> edge count (floor = MIB's int(p*n); ceil keeps >= 1 edge)")
     p.add_argument("-n", "--n-examples", type=positive_int, default=32, help="clean/corrupted pairs per case")
@@ -206,6 +209,7 @@ def run_faithfulness(args: argparse.Namespace) -> int:
     from circuits_benchmark.evaluation.results import format_results_table, write_rows
     from circuits_benchmark.utils.device import resolve_device
 
+    args.ablation = resolve_ablation(args.ablation, mib_style=True)  # MIB's evaluation: say which mean this is
     cases = CaseCache(str(resolve_device(args.device)), interpbench_dir=args.interpbench_dir)
     with torch.no_grad():
         rows, errors = faithfulness_rows(

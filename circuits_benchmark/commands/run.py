@@ -35,12 +35,6 @@ from circuits_benchmark.methods.eap import SCORING_METRICS
 DEFAULT_OUT_ROOT = Path("results") / "circuits"
 
 
-def ablation_name(text: str) -> str:
-    """Our ablation names; MIB's ``mean-positional`` is our (per-position) ``mean``."""
-    name = text.strip().lower()
-    return "mean" if name == "mean-positional" else name
-
-
 class IntegratedGradSteps(argparse.Action):
     """InterpBench's ``--integrated-grad-steps N``: EAP with integrated gradients (our eap-ig-masks), N steps."""
 
@@ -51,7 +45,7 @@ class IntegratedGradSteps(argparse.Action):
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from circuits_benchmark.commands.upstream import (
-        UPSTREAM_EPILOG, add_alias, add_model_aliases, add_note, add_refusal, canonical_method,
+        UPSTREAM_EPILOG, ablation_name, add_alias, add_model_aliases, add_note, add_refusal, canonical_method,
     )
     from circuits_benchmark.models import MODEL_KINDS
 
@@ -88,7 +82,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="default: the method's own (node for sp, edge for the others)")
     p.add_argument("--edgewise", action="store_const", const="edge", dest="level",
                    help="same as --level edge (subnetwork probing over edges)")
-    p.add_argument("--ablation", type=ablation_name, choices=ABLATIONS, default="patching")
+    p.add_argument("--ablation", type=ablation_name, choices=(*ABLATIONS, "mean-positional"), default="patching",
+                   metavar="{" + ",".join(ABLATIONS) + "}")
     p.add_argument("--metric", choices=SCORING_METRICS, default=None,
                    help="default: the method's (gradient methods: logit_diff / output_diff; others: kl / l2)")
     add_alias(p, "--loss-type", dest="metric", choices=SCORING_METRICS)
@@ -128,7 +123,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
              message="our ACDC always visits every node (no early stop after N steps); the option is not applied")
     add_note(p, "--split", takes_value=True,
              message="our tasks draw fresh examples from --seed (no fixed splits): use another --seed for held-out data")
-    add_refusal(p, "--optimal-ablation-path",
+    add_refusal(p, "--optimal-ablation-path", "--optimal_ablation_path",
                 message="MIB reads precomputed optimal ablations; ours are learned during the run: use "
                         "--ablation optimal (or the oa method) without a path")
     p.set_defaults(func=run, integrated_grad=False)
@@ -350,7 +345,10 @@ def run(args: argparse.Namespace) -> int:
     from circuits_benchmark.models import HubUnavailableError
     from circuits_benchmark.utils.device import resolve_device
 
+    from circuits_benchmark.commands.upstream import resolve_ablation
+
     method = _method(args)
+    args.ablation = resolve_ablation(args.ablation, mib_style=args.method_option is not None)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

@@ -180,6 +180,9 @@ def _add_ioi_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--early-stop", action=argparse.BooleanOptionalAction, default=True,
                    help="stop when IIA, strict accuracy and accuracy reach 99%% (default on)")
     p.add_argument("--max-minutes", type=float, default=None, help="time limit")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="go on training the stored model if it fails the quality gate (from its weights; epochs and "
+                   "seconds add up); a stored model that passes is kept")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_note(p, "--save-to-wandb", message="the model is saved to --output-dir ({output-dir}/ioi[_next_token]/"
                                            "ll_model_{run}.pth), not uploaded to wandb; upload that folder yourself")
@@ -199,7 +202,18 @@ def run_ioi(args: argparse.Namespace) -> int:
         early_stop=args.early_stop, max_seconds=args.max_minutes * 60 if args.max_minutes else None,
         device=args.device, cpu_threads=args.threads,
     )
-    result = train_ioi(config, progress=not args.no_progress)
+    start_from, earlier = None, {}
+    if args.retry_failed:
+        stored = _stored_ioi(config, args)
+        if stored is not None and (stored.meta.get("gate") or {}).get("passed", False):
+            print(f"{config.case_id} [run {args.run or config.run_name()}]: the stored model passes the gate, kept")
+            return 0
+        if stored is not None:
+            from circuits_benchmark.training.trainer import earlier_chunks
+
+            start_from, earlier = stored.model, earlier_chunks(stored.meta)
+    result = train_ioi(config, ll_model=start_from, progress=not args.no_progress)
+    result.earlier = earlier
     g = ioi_quality_gate(result.ll_model, config)
     folder = save_ioi_result(result, args.output_dir, args.run, gate=g)
     verdict = "passes the gate" if g["passed"] else "FAILS the gate"
@@ -210,6 +224,24 @@ def run_ioi(args: argparse.Namespace) -> int:
         f"{g['circuit_accuracy']:.2%}: {verdict}; saved to {folder}"
     )
     return 0
+
+
+def _stored_ioi(config, args: argparse.Namespace):
+    """The stored IOI model `--retry-failed` continues, or None; its shape must be the one asked for."""
+    from circuits_benchmark.training.store import load_ll_model, model_paths
+
+    run = args.run or config.run_name()
+    paths = model_paths(config.case_id, run, args.output_dir)
+    if not (paths["meta"].exists() and paths["weights"].exists()):
+        return None
+    stored = load_ll_model(config.case_id, run, args.output_dir, args.device)
+    cfg = stored.model.cfg
+    have = (cfg.n_layers, cfg.n_heads, cfg.d_model)
+    want = (config.n_layers, config.n_heads, config.d_model)
+    if have != want:
+        raise SystemExit(f"--retry-failed: the stored {config.case_id} model (run {run}) is {have[0]} layers x "
+                         f"{have[1]} heads x d_model {have[2]}, not the {want[0]} x {want[1]} x {want[2]} asked for")
+    return stored
 
 
 def _add_loss_args(p: argparse.ArgumentParser, strict_sampling: str, sampling_help: str) -> None:

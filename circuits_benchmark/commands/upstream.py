@@ -33,6 +33,26 @@ def note(message: str) -> None:
     print(f"note: {message}", file=sys.stderr)
 
 
+# --------------------------------------------------------------------------- ablations
+MIB_MEAN_NOTE = ("--ablation mean: ours is the mean at each position (MIB's mean-positional); MIB's mean, "
+                 "averaged over positions too, is not available")
+
+
+def ablation_name(text: str) -> str:
+    """An ablation as typed, lower case: ours, or MIB's ``mean-positional`` (see `resolve_ablation`)."""
+    return text.strip().lower()
+
+
+def resolve_ablation(name: Optional[str], mib_style: bool) -> Optional[str]:
+    """Our name for an `--ablation` value: MIB's ``mean-positional`` is our (per-position) ``mean``. In a
+    MIB-style call (`mib_style`), a plain ``mean`` is MIB's other mean, which we do not have: a note says so."""
+    if name == "mean-positional":
+        return "mean"
+    if name == "mean" and mib_style:
+        note(MIB_MEAN_NOTE)
+    return name
+
+
 # --------------------------------------------------------------------------- method names
 METHOD_SPELLINGS = {
     "information-flow-routes": "ifr",  # MIB
@@ -285,10 +305,15 @@ ALIASES: tuple[Alias, ...] = (
     Alias("MIB", "run", "`--models M`", "`--model M`",
           "tracr, siit or interpbench; MIB's LLMs (gpt2, qwen2.5, gemma2, llama3) are refused"),
     Alias("MIB", "run, eval auroc / faithfulness", "`--circuit-dir DIR`", "`--results-dir DIR`", "our layout"),
-    Alias("MIB", "run", "`--ablation mean-positional`", "`--ablation mean`",
-          "ours is per position; MIB's `mean` (also over positions) is not available"),
-    Alias("MIB", "run", "`--optimal-ablation-path P`", "`--ablation optimal`",
+    Alias("MIB", "run, eval faithfulness", "`--ablation mean-positional`", "`--ablation mean`",
+          "ours is per position; MIB's `mean` (also over positions) is not available: given in a MIB-style call "
+          "(`run --method ...`, `eval faithfulness`), it runs ours and a note says so"),
+    Alias("MIB", "run", "`--optimal-ablation-path P` (`--optimal_ablation_path`)", "`--ablation optimal`",
           "refused: our optimal ablation learns its constants during the run"),
+    Alias("MIB", "`oa.py --models M --tasks T`", "(precomputes optimal ablations)", "`run oa -i T`",
+          "our optimal ablation (method `oa`, or `--ablation optimal`) learns its constants in the run itself"),
+    Alias("MIB", "`convert_mask_to_graph.py` (UGS)", "(UGS mask -> graph file)", "`run ugs`",
+          "our UGS writes its circuit file (MIB JSON) directly"),
     Alias("MIB", "run, eval", "`--split S`", "`--seed N`",
           "accepted with a note: examples are drawn from `--seed`; another seed gives held-out data"),
     Alias("MIB", "run", "`--batch-size N`", "`--batch-size N`",

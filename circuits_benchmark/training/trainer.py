@@ -472,9 +472,7 @@ def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAUL
         failed = not (stored.meta.get("gate") or {}).get("passed", False)
         if not (retry_failed and failed):
             return {"skipped": True}
-        start_from = stored.model
-        earlier = {"epochs": stored.meta.get("epochs_run", 0), "seconds": stored.meta.get("seconds", 0.0),
-                   "chunks": stored.meta.get("chunks", 1)}
+        start_from, earlier = stored.model, earlier_chunks(stored.meta)
 
     result = train(case_id, config, ll_model=start_from, progress=progress)
     result.earlier = earlier
@@ -482,6 +480,11 @@ def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAUL
     save_result(result, root, run, gate=gate)
     return {"skipped": False, "epochs": result.epochs_run, "seconds": round(result.seconds, 1),
             "stop_reason": result.stop_reason, "gate": gate}
+
+
+def earlier_chunks(meta: dict[str, Any]) -> dict[str, Any]:
+    """Epochs, seconds and chunks of a stored model's training, for a run that continues it (`TrainResult.earlier`)."""
+    return {"epochs": meta.get("epochs_run", 0), "seconds": meta.get("seconds", 0.0), "chunks": meta.get("chunks", 1)}
 
 
 def result_meta(result: TrainResult, run: Optional[str] = None) -> dict[str, Any]:

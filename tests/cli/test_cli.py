@@ -1,5 +1,6 @@
 """The command line: case table, errors on bad input, unimplemented subcommands."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,14 @@ def test_cuda_request_without_cuda_is_refused(capsys):
 def test_main_py_entry_point():
     result = subprocess.run([sys.executable, str(ROOT / "main.py"), "cases", "--ids-only"], capture_output=True, text=True)
     assert result.returncode == 0
+    assert result.stdout.split() == case_ids()
+
+
+def test_main_py_runs_as_upstream_writes_it():
+    # InterpBench's README calls `./main.py ...`: the script is executable and finds this Python
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(["./main.py", "cases", "--ids-only"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
     assert result.stdout.split() == case_ids()
 
 

@@ -268,8 +268,36 @@ def test_mib_language_models_and_unsupported_options_are_refused(capsys):
     assert "MIB's language models are not models of this benchmark" in capsys.readouterr().err
     assert cli("run --models tracr --tasks 3 --method clean-corrupted") == 2
     assert "clean-corrupted" in capsys.readouterr().err
-    assert cli("run eap -i 3 --ablation optimal --optimal-ablation-path oa.pkl") == 2
-    assert "ours are learned during the run" in capsys.readouterr().err
+    for flag in ("--optimal-ablation-path oa.pkl", "--optimal_ablation_path=oa.pkl"):  # MIB's README has the second
+        assert cli(f"run --models tracr --tasks 3 --method EAP --ablation optimal {flag}") == 2
+        assert "ours are learned during the run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method,ours", [("EAP", "eap"), ("EAP-IG-activations", "eap-ig-activations"),
+                                         ("exact", "exact"), ("UGS", "ugs")])
+def test_mib_method_spellings_run(method, ours, tmp_path):
+    extra = ["--epochs", "2"] if ours == "ugs" else []
+    assert cli(f"run --models tracr --tasks 3 --method {method} --level edge --ablation patching --batch-size 20 "
+               f"--circuit-dir {tmp_path}", "--num-examples", "8", *extra, "--no-progress", *FAST) == 0
+    assert (tmp_path / "tracr" / "case_3" / f"{ours}_edge_patching.json").exists()
+
+
+def test_mib_ablations_say_which_mean_they_are(tmp_path, capsys):
+    base = f"run --models tracr --tasks 3 --method EAP-IG-inputs --level node --circuit-dir {tmp_path} --split train"
+    assert cli(f"{base} --ablation mean-positional", "--num-examples", "8", "--no-progress", *FAST) == 0
+    err = capsys.readouterr().err
+    assert "MIB's mean, averaged over positions too" not in err and "--split" in err  # the note on --split
+    written = tmp_path / "tracr" / "case_3" / "eap-ig-inputs_node_mean.json"
+    assert written.exists()
+    written.unlink()
+    assert cli(f"{base} --ablation mean", "--num-examples", "8", "--no-progress", *FAST) == 0
+    assert "MIB's mean, averaged over positions too, is not available" in capsys.readouterr().err
+    assert written.exists()
+    # faithfulness takes MIB's spelling too
+    assert cli(f"eval faithfulness --models tracr --tasks 3 --ablation mean-positional --circuit-dir {tmp_path} "
+               f"--output-dir {tmp_path / 'out'}", "-n", "8", "--no-plots", *FAST) == 0
+    rows = json.loads((tmp_path / "out" / "faithfulness.json").read_text())
+    assert rows and all(r["ablation"] == "mean" for r in rows)
 
 
 # ---------------------------------------------------------------------------- the README
@@ -280,9 +308,15 @@ def test_readme_lists_every_upstream_command_and_the_alias_table():
     section = readme[readme.index(f"## {README_SECTION}"):]
     section = section[:section.index("\n## ", 4)]
     assert markdown_table() in section
-    for command in README_COMMANDS + EXPERIMENTS_COMMANDS:
-        head = " ".join(command.split()[:3])
-        assert head in section, f"{command!r} is not described in the README section"
+    for command in README_COMMANDS + EXPERIMENTS_COMMANDS + ["train iit --help"]:
+        assert f"`{command}`" in section, f"{command!r} is not in the README section as written"
+
+
+def test_train_iit_help_shows_interp_bench_options(capsys):
+    assert cli("train iit --help") == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("-iit IIT_WEIGHT", "-s STRICT_WEIGHT", "-b BEHAVIOR_WEIGHT", "--early-stop", "--model-pair"):
+        assert option in text
 
 
 def test_help_shows_our_names_and_points_to_the_table(capsys):

@@ -133,3 +133,25 @@ def test_cli_train_ioi(tmp_path, capsys):
 
     again = regate_stored("ioi", "510", tmp_path)
     assert {k: again[k] for k in ("iia", "strict_accuracy", "accuracy")} == {k: gate[k] for k in ("iia", "strict_accuracy", "accuracy")}
+
+
+def test_cli_train_ioi_retry_failed_continues_the_stored_model(tmp_path, capsys):
+    from circuits_benchmark.commands import train
+
+    parser = argparse.ArgumentParser(prog="main.py")
+    train.add_parser(parser.add_subparsers(dest="command", required=True))
+    tiny = ["--n-train", "64", "--n-test", "32", "--n-layers", "3", "--n-heads", "2", "--d-model", "16",
+            "--heads-per-node", "1", "--device", "cpu", "--output-dir", str(tmp_path), "--no-progress"]
+    first = parser.parse_args(["train", "ioi", "--epochs", "1", *tiny])
+    assert first.func(first) == 0
+    before = load_ll_model("ioi", "510", tmp_path)
+    again = parser.parse_args(["train", "ioi", "--epochs", "2", "--retry-failed", *tiny])
+    assert again.func(again) == 0
+    after = load_ll_model("ioi", "510", tmp_path)
+    assert after.meta["chunks"] == 2 and after.meta["epochs_run"] == 3  # 1 + 2 epochs, in two chunks
+    assert after.meta["seconds"] > before.meta["seconds"]
+    changed = any(not torch.equal(a, b) for a, b in zip(before.model.parameters(), after.model.parameters()))
+    assert changed
+    wrong_shape = parser.parse_args(["train", "ioi", "--retry-failed", "--epochs", "1", *tiny, "--d-model", "32"])
+    with pytest.raises(SystemExit, match="not the 3 x 2 x 32 asked for"):
+        wrong_shape.func(wrong_shape)
