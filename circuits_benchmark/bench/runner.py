@@ -19,6 +19,8 @@ from circuits_benchmark.utils.atomic import finite_or_none, write_json, write_te
 
 BENCH_TABLE_METRICS = (("auroc", "AUROC (rank-based, vs the true circuit)"), ("cpr", "CPR"), ("cmd", "CMD"),
                        ("runtime_s", "runtime (s)"))
+COMPARED_METRICS = (("auroc", True), ("cpr", True), ("cmd", False))
+"""Metrics whose methods are compared pairwise over cases, and whether higher is better (CMD: lower)."""
 
 
 @dataclass
@@ -79,12 +81,34 @@ class BenchReport:
         """The methods x cases tables of every headline metric, as plain text."""
         from circuits_benchmark.evaluation import format_results_table
 
+        from circuits_benchmark.evaluation.statistics import format_comparisons, format_summary, wins_matrix
+
         rows = _merged_rows(self.auroc_rows, self.faithfulness_rows)
         parts = []
         for metric, title in BENCH_TABLE_METRICS:
             if any(r.get(metric) is not None for r in rows):
                 parts.append(f"{title}\n{format_results_table(rows, metric)}")
+        for metric, summaries, comparisons in self.statistics():
+            text = f"{metric}: per method over cases\n{format_summary(summaries, metric)}"
+            if comparisons:
+                text += (f"\n\n{metric}: paired comparison over cases (Wilcoxon signed-rank, Vargha-Delaney A12)\n"
+                         f"{format_comparisons(comparisons)}\n\n{metric}: row beats column (>), loses (<), "
+                         f"no significant difference (=)\n{wins_matrix(comparisons)}")
+            parts.append(text)
         return "\n\n".join(parts)
+
+    def statistics(self) -> list[tuple[str, list, list]]:
+        """(metric, per-method summaries, pairwise comparisons) of each compared metric that has results."""
+        from circuits_benchmark.evaluation.results import results_table
+        from circuits_benchmark.evaluation.statistics import compare_methods, summarize_methods
+
+        rows = _merged_rows(self.auroc_rows, self.faithfulness_rows)
+        out = []
+        for metric, higher_is_better in COMPARED_METRICS:
+            _, _, values = results_table(rows, metric)
+            if values:
+                out.append((metric, summarize_methods(values), compare_methods(values, higher_is_better)))
+        return out
 
 
 def _merged_rows(auroc_rows: list[dict], faithfulness_rows: list[dict]) -> list[dict]:
@@ -188,3 +212,20 @@ def _write(config: BenchConfig, report: BenchReport, write_rows) -> None:
     }
     write_json(out / f"{stem}_run.json", finite_or_none(summary), indent=2, default=str)
     write_text(out / f"{stem}_tables.txt", report.tables() + "\n")
+    _write_statistics(report, out, stem, write_rows)
+
+
+def _write_statistics(report: BenchReport, out: Path, stem: str, write_rows) -> None:
+    """The pairwise comparisons as rows, and a box plot of each compared metric over cases."""
+    from circuits_benchmark.evaluation.plots import plot_box
+    from circuits_benchmark.evaluation.results import results_table
+    from circuits_benchmark.evaluation.statistics import comparison_rows
+
+    rows, merged = [], _merged_rows(report.auroc_rows, report.faithfulness_rows)
+    for metric, _, comparisons in report.statistics():
+        rows += comparison_rows(comparisons, metric)
+        methods, cases, values = results_table(merged, metric)
+        per_method = {m: [values[(m, c)] for c in cases if (m, c) in values] for m in methods}
+        plot_box(per_method, out / "plots" / f"{stem}_{metric}_box.png", metric,
+                 title=f"{metric} over cases ({stem.removeprefix('bench_')} models)")
+    write_rows(rows, out / f"{stem}_comparisons.csv", out / f"{stem}_comparisons.json")

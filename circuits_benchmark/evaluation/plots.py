@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import Mapping, Optional, Sequence, Union
 
 from matplotlib.figure import Figure
 
@@ -56,4 +56,19 @@ def plot_faithfulness(result: FaithfulnessResult, path: PathLike, title: Optiona
     if title:
         ax.set_title(title)
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_box(values: Mapping[str, Sequence[float]], path: PathLike, metric: str, title: Optional[str] = None) -> Path:
+    """One box per method (its scores over cases), the cases drawn as points over the box."""
+    fig = Figure(figsize=(max(4.0, 0.8 * len(values) + 2), 4))
+    ax = fig.add_subplot(1, 1, 1)
+    labels = list(values)
+    ax.boxplot([list(values[m]) for m in labels], showmeans=True)
+    for i, m in enumerate(labels, start=1):
+        ax.scatter([i] * len(values[m]), list(values[m]), s=8, alpha=0.5, color="black", zorder=3)
+    ax.set_xticks(range(1, len(labels) + 1), labels, rotation=45, ha="right")
+    ax.set_ylabel(metric)
+    if title:
+        ax.set_title(title)
     return _save(fig, path)

@@ -27,6 +27,12 @@ def test_bench_writes_tables_and_resumes(tmp_path):
     tables = (tmp_path / "eval" / "bench_tracr_tables.txt").read_text()
     assert "AUROC" in tables and "CPR" in tables and "runtime" in tables
     assert all(r["runtime_s"] is not None for r in report.auroc_rows)
+    # the statistics: one pair (exact vs eap) on one case; one case cannot show a significant difference
+    assert "paired comparison over cases" in tables and "| eap | exact | 1 |" in tables
+    comparisons = json.loads((tmp_path / "eval" / "bench_tracr_comparisons.json").read_text())
+    assert {c["metric"] for c in comparisons} == {"auroc", "cpr", "cmd"}
+    assert all(c["winner"] is None for c in comparisons)
+    assert (tmp_path / "eval" / "plots" / "bench_tracr_auroc_box.png").stat().st_size > 0
 
     again = run_benchmark(_config(tmp_path), log=lambda _: None)
     assert [o.skipped for o in again.outcomes] == [True] * len(FAST_METHODS)
