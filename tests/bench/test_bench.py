@@ -30,7 +30,7 @@ def test_bench_writes_tables_and_resumes(tmp_path):
     # the statistics: one pair (exact vs eap) on one case; one case cannot show a significant difference
     assert "paired comparison over cases" in tables and "| eap | exact | 1 |" in tables
     comparisons = json.loads((tmp_path / "eval" / "bench_tracr_comparisons.json").read_text())
-    assert {c["metric"] for c in comparisons} == {"auroc", "cpr", "cmd"}
+    assert {c["metric"] for c in comparisons} == {"auroc", "auroc_rank_node", "cpr", "cmd"}
     assert all(c["winner"] is None for c in comparisons)
     assert (tmp_path / "eval" / "plots" / "bench_tracr_auroc_box.png").stat().st_size > 0
 
