@@ -45,6 +45,8 @@ class BenchConfig:
     train_epochs: int = 500
     train_max_minutes: Optional[float] = None
     faithfulness: bool = True
+    realism: bool = True
+    """With model siit: each case's per-node ablation effects in its Tracr and SIIT models (InterpBench's realism)."""
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -71,6 +73,8 @@ class BenchReport:
     outcomes: list[JobOutcome] = field(default_factory=list)
     auroc_rows: list[dict] = field(default_factory=list)
     faithfulness_rows: list[dict] = field(default_factory=list)
+    realism_rows: list[dict] = field(default_factory=list)
+    realism_node_rows: list[dict] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
     phase_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -89,6 +93,10 @@ class BenchReport:
         for metric, title in BENCH_TABLE_METRICS:
             if any(r.get(metric) is not None for r in rows):
                 parts.append(f"{title}\n{format_results_table(rows, metric)}")
+        failing = sorted({str(r["case"]) for r in rows if r.get("gate_passed") is False}, key=_case_key)
+        if failing:
+            parts.append(f"statistics below leave out the {len(failing)} case(s) whose SIIT model fails the quality "
+                         f"gate (their circuit is not a reliable truth): {', '.join(failing)}")
         for metric, summaries, comparisons in self.statistics():
             text = f"{metric}: per method over cases\n{format_summary(summaries, metric)}"
             if comparisons:
@@ -96,6 +104,9 @@ class BenchReport:
                          f"{format_comparisons(comparisons)}\n\n{metric}: row beats column (>), loses (<), "
                          f"no significant difference (=)\n{wins_matrix(comparisons)}")
             parts.append(text)
+        if self.realism_rows:
+            parts.append("realism: each node ablated alone, and the truth kept with every other node ablated\n"
+                         + realism_summary(self.realism_rows))
         return "\n\n".join(parts)
 
     def statistics(self) -> list[tuple[str, list, list]]:
@@ -103,7 +114,7 @@ class BenchReport:
         from circuits_benchmark.evaluation.results import results_table
         from circuits_benchmark.evaluation.statistics import compare_methods, summarize_methods
 
-        rows = _merged_rows(self.auroc_rows, self.faithfulness_rows)
+        rows = [r for r in _merged_rows(self.auroc_rows, self.faithfulness_rows) if r.get("gate_passed", True)]
         out = []
         for metric, higher_is_better in COMPARED_METRICS:
             _, _, values = results_table(rows, metric)
@@ -194,10 +205,76 @@ def run_benchmark(config: BenchConfig, log=print) -> BenchReport:
             files, n_examples=config.n_examples, seed=config.seed, models_root=config.models_root,
             run=config.run, cases=case_cache)
         report.errors += errors
+    if config.model == "siit":
+        _mark_gate(config, report.auroc_rows + report.faithfulness_rows)
     phase("evaluate", start)
+
+    if config.realism and config.model == "siit":
+        start = time.perf_counter()
+        _realism(config, cases, report)
+        phase("realism", start)
 
     _write(config, report, write_rows)
     return report
+
+
+def _case_key(case: str) -> tuple:
+    return (0, int(case), "") if case.isdigit() else (1, 0, case)
+
+
+def _mark_gate(config: BenchConfig, rows: list[dict]) -> None:
+    """`gate_passed` on each SIIT row: whether the stored model passes the quality gate (from its meta file)."""
+    import json
+
+    from circuits_benchmark.training.store import DEFAULT_RUN, model_paths
+
+    passed: dict[str, bool] = {}
+    for row in rows:
+        case = str(row["case"])
+        if case not in passed:
+            meta = model_paths(case, config.run or DEFAULT_RUN, config.models_root)["meta"]
+            gate = json.loads(meta.read_text()).get("gate") or {} if meta.exists() else {}
+            passed[case] = bool(gate.get("passed", False))
+        row["gate_passed"] = passed[case]
+
+
+def _realism(config: BenchConfig, cases: list[str], report: BenchReport) -> None:
+    """Per-node ablation effects of each case's Tracr and SIIT models (a missing model is an error row)."""
+    import warnings
+
+    from circuits_benchmark.evaluation.realism import case_realism
+    from circuits_benchmark.models import GateWarning, load_subject
+
+    for case_id in cases:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", GateWarning)  # the gate is a column of the tables instead
+                subjects = {"tracr": load_subject(case_id, "tracr", device=config.device),
+                            "siit": load_subject(case_id, "siit", config.run, config.models_root, config.device)}
+            nodes, summaries = case_realism(subjects, config.n_examples, config.seed, config.ablation)
+        except Exception as err:  # noqa: BLE001 - one case never stops the others
+            report.errors.append((f"realism case {case_id}", f"{type(err).__name__}: {err}"))
+            continue
+        report.realism_node_rows += nodes
+        report.realism_rows += summaries
+
+
+def realism_summary(rows: list[dict]) -> str:
+    """Markdown: per model, means over cases of the realism summaries."""
+    import numpy as np
+
+    lines = ["| model | cases | mean effect, circuit nodes | mean effect, other nodes | min accuracy, one other "
+             "node ablated | truth kept, others ablated (relative) |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for model in sorted({r["model"] for r in rows}):
+        mine = [r for r in rows if r["model"] == model]
+
+        def mean(key: str) -> str:
+            values = [r[key] for r in mine if r[key] is not None and np.isfinite(r[key])]
+            return f"{np.mean(values):.4g}" if values else "-"
+
+        lines.append(f"| {model} | {len(mine)} | {mean('mean_effect_circuit')} | {mean('mean_effect_outside')} | "
+                     f"{mean('min_accuracy_outside')} | {mean('truth_score')} |")
+    return "\n".join(lines)
 
 
 def _write(config: BenchConfig, report: BenchReport, write_rows) -> None:
@@ -214,6 +291,22 @@ def _write(config: BenchConfig, report: BenchReport, write_rows) -> None:
     write_json(out / f"{stem}_run.json", finite_or_none(summary), indent=2, default=str)
     write_text(out / f"{stem}_tables.txt", report.tables() + "\n")
     _write_statistics(report, out, stem, write_rows)
+    if report.realism_rows:
+        _write_realism(report, out, stem, write_rows)
+
+
+def _write_realism(report: BenchReport, out: Path, stem: str, write_rows) -> None:
+    """Realism rows (per case and model; per node) and a box plot of the accuracy left by ablating one node."""
+    from circuits_benchmark.evaluation.plots import plot_box
+
+    write_rows(report.realism_rows, out / f"{stem}_realism.csv", out / f"{stem}_realism.json")
+    write_rows(report.realism_node_rows, out / f"{stem}_realism_nodes.csv")
+    groups: dict[str, list[float]] = {}
+    for r in report.realism_node_rows:
+        where = "circuit" if r["in_circuit"] else "other"
+        groups.setdefault(f"{r['model']}, {where} nodes", []).append(r["accuracy"])
+    plot_box(dict(sorted(groups.items())), out / "plots" / f"{stem}_realism_box.png", "accuracy with the node ablated",
+             title="one node ablated at a time, over all cases")
 
 
 def _write_statistics(report: BenchReport, out: Path, stem: str, write_rows) -> None:

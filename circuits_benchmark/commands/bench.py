@@ -34,6 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train-epochs", type=positive_int, default=500, help="epoch limit of --train-missing (default 500)")
     p.add_argument("--train-max-minutes", type=float, default=None, help="time limit of --train-missing per case")
     p.add_argument("--no-faithfulness", action="store_true", help="skip the CPR/CMD curves")
+    p.add_argument("--no-realism", action="store_true",
+                   help="with --model siit: skip the per-node ablation effects of the Tracr and SIIT models")
     add_device_arg(p)
     p.set_defaults(func=run)
 
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         cases=cases, methods=methods, model=args.model, results_dir=args.results_dir, models_root=args.models_root,
         run=args.run, ablation=args.ablation, n_examples=args.n_examples, seed=args.seed, workers=args.workers,
         ray_address=args.ray, train_missing=args.train_missing, train_epochs=args.train_epochs, train_max_minutes=args.train_max_minutes,
-        faithfulness=not args.no_faithfulness, device=str(resolve_device(args.device)),
+        faithfulness=not args.no_faithfulness, realism=not args.no_realism, device=str(resolve_device(args.device)),
     )
     report = run_benchmark(config)
     print(report.tables())

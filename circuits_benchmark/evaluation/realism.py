@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
 
@@ -254,3 +254,32 @@ def circuit_score(task: PatchingTask, kept: Union[Circuit, Sequence[str]], refer
                         accuracy_before=float(before.float().mean()) if n else math.nan,
                         accuracy_after=float(after.float().mean()) if n else math.nan, n_positions=n,
                         kept_nodes=[x for x in inner if x in kept_names], ablated_nodes=ablated)
+
+
+# ---------------------------------------------------------------------------- many cases
+def case_realism(subjects: Mapping[str, Any], n_examples: int = 32, seed: int = 0, ablation: str = "patching",
+                 progress: bool = False) -> tuple[list[dict], list[dict]]:
+    """Realism of one case's models (e.g. ``{"tracr": ..., "siit": ...}`` `models.Subject`s).
+
+    Returns ``(node rows, summary rows)``: one row per node and model (its effect and the accuracy
+    with it ablated, and whether it is in the model's true circuit), and one summary row per model
+    with `gt_node_realism`'s summaries and the truth's `circuit_score` (every other node ablated at once).
+    """
+    node_rows, summary_rows = [], []
+    for name, subject in subjects.items():
+        task = subject.task(n_examples, seed)
+        truth = subject.truth(task.graph(), ablation)
+        summary = gt_node_realism(task, truth, ablation, model_name=name, progress=progress)
+        reference, defined = subject.reference(task)
+        score = circuit_score(task, truth, reference, defined, ablation, relative=True, name="truth")
+        for r in summary.rows:
+            node_rows.append({"case": subject.case_id, "model": name, **asdict(r)})
+        summary_rows.append({
+            "case": subject.case_id, "model": name, "metric": summary.metric, "ablation": ablation,
+            "n_nodes_circuit": sum(bool(r.in_circuit) for r in summary.rows),
+            "n_nodes_outside": sum(not r.in_circuit for r in summary.rows),
+            "mean_effect_circuit": summary.mean_effect_circuit, "mean_effect_outside": summary.mean_effect_outside,
+            "max_effect_outside": summary.max_effect_outside, "min_accuracy_outside": summary.min_accuracy_outside,
+            "truth_score": score.score,
+        })
+    return node_rows, summary_rows

@@ -100,3 +100,34 @@ def test_ctrl_c_stops_the_worker_pool_and_keeps_only_finished_files(tmp_path):
     assert all(not p.name.endswith(".tmp") for p in circuits)
     for path in circuits:
         read_circuit(path)  # every file there is complete
+
+
+def test_siit_bench_marks_the_gate_and_measures_realism(tmp_path):
+    import shutil
+
+    from circuits_benchmark.training.store import DEFAULT_ROOT
+
+    store = tmp_path / "models"
+    for case in ("3", "4"):
+        shutil.copytree(DEFAULT_ROOT / case, store / case)
+    meta_path = store / "4" / "meta_510.json"
+    meta = json.loads(meta_path.read_text())
+    meta["gate"]["passed"] = False  # as if case 4's model had missed the gate
+    meta_path.write_text(json.dumps(meta))
+    report = run_benchmark(_config(tmp_path, cases=["3", "4"], model="siit", models_root=str(store),
+                                   faithfulness=False), log=lambda _: None)
+    assert not report.failures and not report.errors
+    assert {(r["case"], r["gate_passed"]) for r in report.auroc_rows} == {("3", True), ("4", False)}
+    # the statistics use only the model that passes the gate
+    (metric, summaries, _), *_ = report.statistics()
+    assert metric == "auroc" and all(s.n_cases == 1 for s in summaries)
+    tables = (tmp_path / "eval" / "bench_siit_tables.txt").read_text()
+    assert "leave out the 1 case(s) whose SIIT model fails the quality gate (their circuit is not a reliable truth): 4" in tables
+    # realism: both models of both cases, every node of each model once
+    assert {(r["case"], r["model"]) for r in report.realism_rows} == {(c, m) for c in "34" for m in ("tracr", "siit")}
+    siit3 = next(r for r in report.realism_rows if r["case"] == "3" and r["model"] == "siit")
+    nodes3 = [r for r in report.realism_node_rows if r["case"] == "3" and r["model"] == "siit"]
+    assert siit3["n_nodes_circuit"] + siit3["n_nodes_outside"] == len(nodes3) == 2 * (4 + 1)  # 2 layers x (4 heads + MLP)
+    assert siit3["truth_score"] > 0.9  # the model passes the gate: its circuit alone keeps its answers
+    assert "realism: each node ablated alone" in tables
+    assert (tmp_path / "eval" / "plots" / "bench_siit_realism_box.png").stat().st_size > 0
