@@ -18,9 +18,11 @@ from circuits_benchmark.training.store import DEFAULT_ROOT
 from circuits_benchmark.utils.atomic import finite_or_none, write_json, write_text
 
 BENCH_TABLE_METRICS = (("auroc", "AUROC (rank-based, vs the true circuit)"),
+                       ("auroc_induced_head", "AUROC against every edge among the true circuit's nodes (SIIT models)"),
                        ("auroc_rank_node", "AUROC at node level (the method's node scores, else each node's largest incident edge)"),
                        ("cpr", "CPR"), ("cmd", "CMD"), ("runtime_s", "runtime (s)"))
-COMPARED_METRICS = (("auroc", True), ("auroc_rank_node", True), ("cpr", True), ("cmd", False))
+COMPARED_METRICS = (("auroc", True), ("auroc_induced_head", True), ("auroc_rank_node", True), ("cpr", True),
+                    ("cmd", False))
 """Metrics whose methods are compared pairwise over cases, and whether higher is better (CMD: lower)."""
 
 

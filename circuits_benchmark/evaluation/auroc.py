@@ -235,7 +235,10 @@ def auroc_report(circuit: Circuit, truth: Circuit, head_level_truth: bool = Fals
     """Every AUROC of a scored circuit against the truth, keyed ``auroc_{variant}_{level}``.
 
     ``auroc`` repeats the headline number: ``rank`` at ``head`` level if ``head_level_truth``
-    (e.g. SIIT models, whose truth is per head), else at ``edge`` level. Levels whose truth is
+    (e.g. SIIT models, whose truth is per head), else at ``edge`` level. With ``head_level_truth``,
+    ``auroc_induced_head`` scores against every edge among the true circuit's nodes
+    (`Circuit.node_induced`): IIT training fixes which nodes compute the circuit, not which paths
+    between them the model uses. Levels whose truth is
     degenerate give None (the others are still reported); if the headline one is degenerate,
     :class:`DegenerateTruthError` is raised.
     """
@@ -250,6 +253,11 @@ def auroc_report(circuit: Circuit, truth: Circuit, head_level_truth: bool = Fals
             out[f"auroc_mib_{level}"] = mib_auroc(circuit, truth, level).auroc
         except DegenerateTruthError:
             out[f"auroc_mib_{level}"] = None
+    if head_level_truth:  # a trained model: its nodes are known, the paths between them are not
+        try:
+            out["auroc_induced_head"] = rank_auroc(circuit, truth.node_induced(), "head").auroc
+        except DegenerateTruthError:
+            out["auroc_induced_head"] = None
     headline = "head" if head_level_truth else "edge"
     if out[f"auroc_rank_{headline}"] is None:
         rank_auroc(circuit, truth, headline)  # raises with the reason

@@ -232,6 +232,14 @@ class Circuit:
         return self._select(self.edge_in_graph.clone(), True)
 
     # ------------------------------------------------------------------ views
+    def node_induced(self) -> "Circuit":
+        """The circuit with every edge of the graph between two of its nodes (q/k/v inputs of its heads
+        included). For a trained model whose circuit is known per node (IIT constrains nodes, not the
+        paths between them), this is the edge set its nodes may use."""
+        on = self.node_in_graph
+        return Circuit(self.graph, edge_in_graph=on[self.graph.edge_parent] & on[self.graph.edge_child],
+                       node_in_graph=on)
+
     @property
     def n_edges(self) -> int:
         """Number of edges in the graph."""

@@ -166,3 +166,16 @@ def test_report_on_tracr_truth(case3):
     assert report["auroc_mib_edge"] == pytest.approx(1.0)
     inverted = auroc_report(Circuit.from_scores(graph, 1.0 - indicator_scores(truth)), truth)
     assert inverted["auroc_rank_edge"] == pytest.approx(0.0)
+
+
+def test_head_level_report_scores_against_the_node_induced_truth_too(case3):
+    compiled, task = case3
+    graph = task.graph()
+    truth = compiled.true_circuit(graph, "patching")
+    induced = truth.node_induced()
+    assert induced.n_edges > truth.n_edges
+    # a method that finds every path among the circuit's nodes: perfect against the induced truth only
+    report = auroc_report(Circuit.from_scores(graph, indicator_scores(induced)), truth, head_level_truth=True)
+    assert report["auroc_induced_head"] == pytest.approx(1.0)
+    assert report["auroc"] < 1.0
+    assert "auroc_induced_head" not in auroc_report(Circuit.from_scores(graph, indicator_scores(truth)), truth)

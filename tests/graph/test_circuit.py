@@ -96,3 +96,13 @@ def test_masks_and_equality(graph):
     q, k, v = (scores[graph.edge_index(f"input->a1.h0<{x}>")].item() for x in "qkv")
     assert pair_scores[("input", "a1.h0")] == pytest.approx(q + k + v)
     assert circuit.node_scores_from_edges().shape == (graph.n_nodes,)
+
+
+def test_node_induced_keeps_every_edge_among_the_nodes(graph):
+    circuit = Circuit.from_edges(graph, ["input->a0.h1<v>", "a0.h1->m1", "m1->logits"])
+    induced = circuit.node_induced()
+    nodes = {"input", "a0.h1", "m1", "logits"}
+    expected = {e.name for e in graph.edges if e.parent.name in nodes and e.child.name in nodes}
+    assert set(induced.edge_names()) == expected
+    assert {"input->a0.h1<q>", "input->m1", "a0.h1->logits", "input->logits"} <= expected  # paths the HL graph lacks
+    assert torch.equal(induced.node_in_graph, circuit.node_in_graph)
