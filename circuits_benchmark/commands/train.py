@@ -35,6 +35,10 @@ def _add_iit_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strict-weight-twice", action="store_true",
                    help="multiply the strict weight in twice, as InterpBench does (0.4 then acts as 0.16); "
                    "default: once")
+    p.add_argument("--strict-source-grads", action=argparse.BooleanOptionalAction, default=True,
+                   help="the strict loss also back-propagates through the source run of the ablated nodes, so "
+                   "they learn directly to carry nothing the output needs (default on; --no-strict-source-grads "
+                   "detaches that run, as InterpBench does)")
     p.add_argument("--single-loss", action="store_true", help="one optimiser step on the summed losses")
     p.add_argument("--epochs", type=positive_int, default=500, help="epoch limit (default 500)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
@@ -80,7 +84,8 @@ def _train_config(args: argparse.Namespace):
     return TrainConfig(
         model_pair=args.model_pair, iit_weight=args.iit_weight, strict_weight=args.strict_weight,
         behavior_weight=args.behavior_weight, strict_sampling=args.strict_sampling, single_loss=args.single_loss,
-        strict_weight_twice=args.strict_weight_twice, epochs=args.epochs, lr=args.lr, beta1=args.beta1,
+        strict_weight_twice=args.strict_weight_twice, strict_source_grads=args.strict_source_grads,
+        epochs=args.epochs, lr=args.lr, beta1=args.beta1,
         beta2=args.beta2, lr_scheduler=args.lr_scheduler, batch_size=args.batch_size, n_train=args.n_train,
         n_test=args.n_test, clip_grad_norm=args.clip_grad_norm or None, same_size=args.same_size,
         d_model=args.d_model, d_head=args.d_head, d_mlp=args.d_mlp, n_heads=args.n_heads, n_layers=args.n_layers,

@@ -55,6 +55,8 @@ class IOIPair:
     next_token: bool = False
     strict_sampling: str = "one"
     rng: Optional[np.random.Generator] = None
+    strict_source_grads: bool = False
+    """As `training.pair.ModelPair.strict_source_grads`."""
 
     def __post_init__(self) -> None:
         if self.strict_sampling not in STRICT_SAMPLING:
@@ -107,7 +109,9 @@ class IOIPair:
     def strict_loss(self, base: IOIBatch, source: IOIBatch, nodes: Optional[Sequence[Component]] = None) -> torch.Tensor:
         groups = self.sample_strict_groups() if nodes is None else [list(nodes)]
         hl = self.hl_answer(base)
-        return torch.stack([self.answer_loss(self.ll_intervened(base, source, g), hl) for g in groups]).mean()
+        ablated = sorted({c for g in groups for c in g})
+        cache = source_cache(self.ll_model, source.tokens, ablated, grad=self.strict_source_grads) if ablated else {}
+        return torch.stack([self.answer_loss(self.ll_intervened(base, source, g, cache), hl) for g in groups]).mean()
 
     def behavior_loss(self, base: IOIBatch) -> torch.Tensor:
         logits = self.ll_logits(base)

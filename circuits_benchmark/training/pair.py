@@ -108,19 +108,19 @@ def _mode(model: HookedTransformer, site: Callable[[Component], str]):
     return fast_mode(model) if site is patch_site else nullcontext(model)
 
 
-@torch.no_grad()
 def source_cache(
     model: HookedTransformer, tokens: torch.Tensor, components: Sequence[Component],
-    mask: Optional[torch.Tensor] = None, site: Callable[[Component], str] = patch_site,
+    mask: Optional[torch.Tensor] = None, site: Callable[[Component], str] = patch_site, grad: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """Detached activations at the patch sites of `components` on `tokens`."""
+    """Activations at the patch sites of `components` on `tokens`: detached, or with `grad` differentiable
+    (the source run then takes part in the backward pass)."""
     names = set(group_by_hook(components, site))
     cache: dict[str, torch.Tensor] = {}
 
     def save(act: torch.Tensor, hook) -> None:
-        cache[hook.name] = act.detach()
+        cache[hook.name] = act if grad else act.detach()
 
-    with _mode(model, site):
+    with _mode(model, site), torch.set_grad_enabled(grad and torch.is_grad_enabled()):
         model.run_with_hooks(tokens, attention_mask=mask, fwd_hooks=[(n, save) for n in names])
     return cache
 
@@ -168,6 +168,9 @@ class ModelPair:
     atol: float = 0.05
     strict_sampling: str = "one"
     rng: Optional[np.random.Generator] = None
+    strict_source_grads: bool = False
+    """The strict loss also back-propagates through the source run of the ablated nodes (default: detached,
+    as in the iit library): the nodes outside the circuit then learn directly to carry nothing the output needs."""
 
     def __post_init__(self) -> None:
         if self.strict_sampling not in STRICT_SAMPLING:
@@ -272,7 +275,9 @@ class ModelPair:
         """
         groups = self.sample_strict_groups() if nodes is None else [list(nodes)]
         hl = self.hl_output(base)
-        cache, _ = self.source_caches(source, sorted({c for g in groups for c in g}))  # one source run for all
+        ablated = sorted({c for g in groups for c in g})
+        cache = (source_cache(self.ll_model, source, ablated, self.mask(source), grad=self.strict_source_grads)
+                 if ablated else {})  # one source run for every group
         losses = [self.loss(self.ll_intervened(base, source, g, cache), hl, self.positions(base)) for g in groups]
         return torch.stack(losses).mean()
 

@@ -9,9 +9,13 @@ accuracy for behaviour) reaches `early_stop_threshold`. The best epoch's weights
 those metrics) are what the run returns, never a later, worse epoch's.
 
 Defaults are InterpBench's: Adam, lr 1e-3, betas (0.9, 0.9), gradient clipping 0.1, batch 256,
-early stop at 99.5%. One difference is deliberate and optional: InterpBench multiplies the strict
-weight into the strict loss twice (0.4 acts as 0.16); here it is applied once, and
-`strict_weight_twice=True` restores InterpBench's behaviour.
+early stop at 99.5%. Three differences are deliberate and switchable: InterpBench multiplies the strict
+weight into the strict loss twice (0.4 acts as 0.16); here it is applied once (`strict_weight_twice=True`
+restores InterpBench's behaviour). The strict loss ablates one outside node and, in a second run, all of
+them (`strict_sampling="one+all"`; InterpBench's is "one"). And the strict loss back-propagates through
+the source run of the ablated nodes (`strict_source_grads`; InterpBench detaches it): with a detached
+source an outside node's own weights get no gradient from the strict loss, so a model that computes the
+output in an outside MLP is never told to stop (EXPERIMENTS.md §3: 3 of 5 failing cases passed with it).
 
 `fit` is the one training loop: `train` (Tracr cases) and `ioi.train_ioi` only build a pair and data and call it.
 """
@@ -57,6 +61,7 @@ class TrainConfig:
     strict_sampling: str = "one+all"
     single_loss: bool = False
     strict_weight_twice: bool = False
+    strict_source_grads: bool = True
     epochs: int = 500
     lr: float = 1e-3
     beta1: float = 0.9
@@ -208,6 +213,7 @@ def build_pair(
     return ModelPair(
         compiled.model, ll_model, compiled.encoding, corr, compiled.case.is_categorical,
         atol=config.atol, strict_sampling=config.strict_sampling, rng=np.random.default_rng(config.seed),
+        strict_source_grads=config.strict_source_grads,
     )
 
 

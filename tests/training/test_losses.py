@@ -97,6 +97,22 @@ def test_strict_sampling_modes(case3):
         TrainConfig(strict_sampling="bogus")
 
 
+@pytest.mark.parametrize("source_grads", [False, True])
+def test_strict_source_grads_reach_the_ablated_node(case3, data3, source_grads):
+    # the last MLP is outside case 3's circuit: ablated from the source run, its weights get a gradient
+    # from the strict loss only when the source run is differentiable
+    base, source = data3
+    pair = build_pair(case3, TrainConfig(seed=1, strict_source_grads=source_grads), torch.device("cpu"))
+    last = pair.ll_model.cfg.n_layers - 1
+    mlp = Component("mlp", last)
+    assert mlp in pair.corr.non_circuit_components
+    pair.strict_loss(base, source, [mlp]).backward()
+    grad = pair.ll_model.blocks[last].mlp.W_in.grad
+    reached = grad is not None and grad.abs().sum() > 0
+    assert reached == source_grads
+    assert pair.ll_model.embed.W_E.grad.abs().sum() > 0  # the base run is differentiable either way
+
+
 def test_behavior_loss_is_zero_for_identical_models(case3, data3):
     base, _ = data3
     assert _pair(case3).behavior_loss(base).item() == pytest.approx(0.0, abs=1e-10)
