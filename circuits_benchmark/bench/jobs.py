@@ -86,15 +86,14 @@ def _train(job: TrainJob) -> tuple[bool, dict]:
 def _discover(job: DiscoveryJob) -> tuple[bool, dict]:
     from circuits_benchmark.commands.run import discover_and_save
     from circuits_benchmark.methods import MethodConfig
-    from circuits_benchmark.models import load_model_for_study
-    from circuits_benchmark.tasks import task_from_case
+    from circuits_benchmark.models import load_subject
 
     out = Path(job.out)
     if out.exists():
         return True, {}
     torch.manual_seed(job.seed)
-    compiled, model = load_model_for_study(job.case_id, job.model, job.run, job.models_root, job.device)
-    task = task_from_case(compiled, job.n_examples, job.seed, model=model)
+    subject = load_subject(job.case_id, job.model, job.run, job.models_root, job.device)  # a Tracr case or IOI
+    task = subject.task(job.n_examples, job.seed)
     config = MethodConfig(level=job.level, ablation=job.ablation, seed=job.seed, progress=False, **job.method_options)
     model_meta = {"kind": job.model, "case": job.case_id, "run": job.run, "job": asdict(job)}
     _, seconds = discover_and_save(task, job.method, config, out, model_meta)

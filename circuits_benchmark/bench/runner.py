@@ -150,8 +150,13 @@ def _compile_cases(config: BenchConfig, report: BenchReport) -> list[str]:
     from circuits_benchmark.cases import get_case
     from circuits_benchmark.cases.compiled import compile_case
 
+    from circuits_benchmark.models import is_ioi
+
     ready = []
     for case_id in config.cases:
+        if is_ioi(case_id):  # no Tracr program: its stored model is loaded by each job
+            ready.append(case_id)
+            continue
         try:
             compile_case(get_case(case_id))
             ready.append(case_id)
@@ -185,11 +190,13 @@ def run_benchmark(config: BenchConfig, log=print) -> BenchReport:
         start = time.perf_counter()
         train_config = {"epochs": config.train_epochs, "seed": config.seed, "device": config.device,
                         "max_seconds": None if config.train_max_minutes is None else 60 * config.train_max_minutes}
-        train_jobs = [TrainJob(c, config.models_root, config.run, train_config) for c in cases]
-        outcomes = run_jobs(train_jobs, config.workers, config.ray_address, "train", note)
-        report.outcomes += outcomes
+        from circuits_benchmark.models import is_ioi
+
+        train_jobs = {c: TrainJob(c, config.models_root, config.run, train_config) for c in cases if not is_ioi(c)}
+        outcomes = run_jobs(list(train_jobs.values()), config.workers, config.ray_address, "train", note)
+        report.outcomes += outcomes  # IOI trains with `main.py train ioi`
         failed = {o.label for o in outcomes if not o.ok}
-        cases = [c for c, job in zip(cases, train_jobs) if job.label not in failed]
+        cases = [c for c in cases if c not in train_jobs or train_jobs[c].label not in failed]
         phase("train", start)
 
     start = time.perf_counter()
@@ -245,14 +252,14 @@ def _realism(config: BenchConfig, cases: list[str], report: BenchReport) -> None
     import warnings
 
     from circuits_benchmark.evaluation.realism import case_realism
-    from circuits_benchmark.models import GateWarning, load_subject
+    from circuits_benchmark.models import GateWarning, is_ioi, load_subject
 
     for case_id in cases:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", GateWarning)  # the gate is a column of the tables instead
-                subjects = {"tracr": load_subject(case_id, "tracr", device=config.device),
-                            "siit": load_subject(case_id, "siit", config.run, config.models_root, config.device)}
+                subjects = {} if is_ioi(case_id) else {"tracr": load_subject(case_id, "tracr", device=config.device)}
+                subjects["siit"] = load_subject(case_id, "siit", config.run, config.models_root, config.device)
             nodes, summaries = case_realism(subjects, config.n_examples, config.seed, config.ablation)
         except Exception as err:  # noqa: BLE001 - one case never stops the others
             report.errors.append((f"realism case {case_id}", f"{type(err).__name__}: {err}"))

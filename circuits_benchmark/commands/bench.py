@@ -14,7 +14,8 @@ DEFAULT_CASES = ["3", "4", "12", "14", "18"]
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("bench", help="run methods on cases, evaluate them and print the tables")
     p.add_argument("-i", "--cases", default=",".join(DEFAULT_CASES),
-                   help=f"comma-separated case ids, or 'all' (default {','.join(DEFAULT_CASES)})")
+                   help=f"comma-separated case ids (`ioi`: the IOI model, with --model siit), or 'all' (with --model "
+                        f"siit: every case and IOI; default {','.join(DEFAULT_CASES)})")
     p.add_argument("-m", "--methods", default="all", help="comma-separated methods, or 'all' (default)")
     p.add_argument("--model", choices=["tracr", "siit"], default="tracr",
                    help="study the compiled Tracr models or the SIIT models (the shipped ones by default; see --train-missing)")
@@ -46,9 +47,16 @@ def run(args: argparse.Namespace) -> int:
     from circuits_benchmark.methods import method_names
     from circuits_benchmark.utils.device import resolve_device
 
+    from circuits_benchmark.models import is_ioi
+
     cases = case_ids() if args.cases == "all" else [c.strip() for c in args.cases.split(",") if c.strip()]
+    if args.cases == "all" and args.model == "siit":
+        cases.append("ioi")  # the simplified IOI model is one more shipped SIIT model
     for case_id in cases:
-        get_case(case_id)  # unknown ids fail up front with the list of valid ones
+        if is_ioi(case_id) and args.model != "siit":
+            raise ValueError("the IOI task has no Tracr model: use `-i ioi` with --model siit")
+        if not is_ioi(case_id):
+            get_case(case_id)  # unknown ids fail up front with the list of valid ones
     methods = method_names() if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
     config = BenchConfig(
         cases=cases, methods=methods, model=args.model, results_dir=args.results_dir, models_root=args.models_root,

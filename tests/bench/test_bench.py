@@ -131,3 +131,21 @@ def test_siit_bench_marks_the_gate_and_measures_realism(tmp_path):
     assert siit3["truth_score"] > 0.9  # the model passes the gate: its circuit alone keeps its answers
     assert "realism: each node ablated alone" in tables
     assert (tmp_path / "eval" / "plots" / "bench_siit_realism_box.png").stat().st_size > 0
+
+
+def test_siit_bench_takes_the_ioi_model(tmp_path):
+    store = tmp_path / "models"
+    assert main(["train", "ioi", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--n-layers", "3",
+                 "--n-heads", "2", "--d-model", "16", "--heads-per-node", "1", "--no-progress", "--device", "cpu",
+                 "--output-dir", str(store)]) == 0
+    report = run_benchmark(_config(tmp_path, cases=["ioi"], model="siit", models_root=str(store), methods=["eap"],
+                                   faithfulness=False), log=lambda _: None)
+    assert not report.failures and not report.errors, (report.failures, report.errors)
+    (row,) = report.auroc_rows
+    assert row["case"] == "ioi" and row["auroc_induced_head"] is not None and row["gate_passed"] is False
+    assert [(r["case"], r["model"]) for r in report.realism_rows] == [("ioi", "siit")]  # no Tracr model
+
+
+def test_bench_refuses_ioi_without_siit(tmp_path, capsys):
+    assert main(["bench", "-i", "ioi", "--results-dir", str(tmp_path)]) == 2
+    assert "no Tracr model" in capsys.readouterr().err
