@@ -369,31 +369,68 @@ def _ones(n: int, *shape: int, like: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------------- methods
-def eap_attribution(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) -> Attribution:
-    """EAP scores (signed importances) of every edge (and neuron at neuron level)."""
-    metric, source = _prepare(task, graph, config, "eap")
-    if metric.name in LOWER_IS_BETTER:
-        warnings.warn(f"EAP with metric {metric.name!r}: its gradient at the clean point is zero, so the scores "
-                      "are (numerically) zero; use logit_diff / output_diff or EAP-IG", stacklevel=2)
+def _mask_gradient_attribution(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig,
+                               metric: ScoringMetric, source: Tensor, alphas: Tensor, desc: str) -> Attribution:
+    """Gradients w.r.t. edge (or, at neuron level, neuron) masks set to each of ``alphas``, summed over
+    examples and averaged over ``alphas``: EAP at ``alphas = [1]``, integrated gradients over masks else."""
     n = task.clean_tokens.shape[0]
     neuron_level = config.level == "neuron"
     edge_total = torch.zeros(graph.n_edges, dtype=source.dtype, device=source.device)
-    neuron_total = torch.zeros(graph.n_upstream, graph.cfg.d_model, dtype=source.dtype, device=source.device) if neuron_level else None
+    neuron_total = torch.zeros(graph.n_upstream, graph.cfg.d_model, dtype=source.dtype, device=source.device)
     chunks = list(example_chunks(n, examples_per_forward(config)))
-    for rows in tqdm(chunks, desc="eap", disable=not config.progress or len(chunks) < 4):
-        edge_mask = _ones(1, graph.n_edges, like=source)
-        neuron_mask = _ones(1, graph.n_upstream, graph.cfg.d_model, like=source) if neuron_level else None
+    jobs = [(rows, a) for rows in chunks for a in _batches(alphas, config.batch_size)]
+    for rows, a in tqdm(jobs, desc=desc, disable=not config.progress or len(jobs) < 4):
+        if neuron_level:
+            edge_mask = _ones(len(a), graph.n_edges, like=source)
+            neuron_mask = a[:, None, None] * _ones(len(a), graph.n_upstream, graph.cfg.d_model, like=source)
+        else:
+            edge_mask = a[:, None] * _ones(len(a), graph.n_edges, like=source)
+            neuron_mask = None
         g_edge, g_neuron = mask_gradients(task, graph, metric, rows, source_rows(source, rows, n), edge_mask, neuron_mask)
         edge_total += g_edge
         if neuron_level:
             neuron_total += g_neuron
-    sign = -metric.orientation
-    return Attribution(sign * edge_total, None if neuron_total is None else sign * neuron_total)
+    sign = -metric.orientation / len(alphas)
+    return Attribution(sign * edge_total, sign * neuron_total if neuron_level else None)
+
+
+def eap_attribution(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) -> Attribution:
+    """EAP scores (signed importances) of every edge (and neuron at neuron level): mask gradients at 1."""
+    metric, source = _prepare(task, graph, config, "eap")
+    if metric.name in LOWER_IS_BETTER:
+        warnings.warn(f"EAP with metric {metric.name!r}: its gradient at the clean point is zero, so the scores "
+                      "are (numerically) zero; use logit_diff / output_diff or EAP-IG", stacklevel=2)
+    ones = torch.ones(1, dtype=source.dtype, device=source.device)
+    return _mask_gradient_attribution(task, graph, config, metric, source, ones, "eap")
 
 
 def _batches(values: Tensor, size: int) -> list[Tensor]:
     """``values`` in consecutive batches of ``size`` (along the first dimension)."""
     return [values[chunk] for chunk in example_chunks(len(values), size)]
+
+
+def _fixed_difference_attribution(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig,
+                                  metric: ScoringMetric, source: Tensor, runs_per_chunk: int, runs, desc: str,
+                                  n_averaged: int) -> Attribution:
+    """Scores ``(source_u - clean_u) . G_v`` with ``G_v`` the gradients at downstream inputs summed over the
+    runs ``runs(clean_acts, source_acts)`` yields per example chunk (``(activations, edge masks)`` of one
+    patched forward each) and divided by ``n_averaged``."""
+    n = task.clean_tokens.shape[0]
+    scores = FixedDifferenceScores(graph, config.level == "neuron", like=source)
+    chunks = list(example_chunks(n, examples_per_forward(config)))
+    n_jobs = len(chunks) * runs_per_chunk
+    bar = tqdm(total=n_jobs, desc=desc, disable=not config.progress or n_jobs < 8)
+    for rows in chunks:
+        attention = None if task.clean_mask is None else task.clean_mask[rows]
+        clean_acts = collect_node_outputs(task.model, graph, task.clean_tokens[rows], attention)
+        src = source_rows(source, rows, n)
+        gradients = None
+        for acts, masks in runs(clean_acts, src):
+            gradients = _add_gradients(gradients, input_gradients(task, graph, metric, rows, acts, masks))
+            bar.update(1)
+        scores.add(src - clean_acts, gradients)
+    bar.close()
+    return scores.attribution(metric.orientation / n_averaged)
 
 
 def eap_ig_inputs_attribution(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) -> Attribution:
@@ -404,27 +441,18 @@ def eap_ig_inputs_attribution(task: PatchingTask, graph: ComputationalGraph, con
     """
     metric, source = _prepare(task, graph, config, "eap-ig-inputs")
     steps = max(1, int(config.ig_steps))
-    model, n = task.model, task.clean_tokens.shape[0]
     input_edges = graph.edges_out_of("input").to(source.device)
     alphas = torch.arange(0, steps, dtype=source.dtype, device=source.device) / steps
-    scores = FixedDifferenceScores(graph, config.level == "neuron", like=source)
     alpha_batches = _batches(alphas, config.batch_size)
-    chunks = list(example_chunks(n, examples_per_forward(config)))
-    n_jobs = len(chunks) * len(alpha_batches)
-    bar = tqdm(total=n_jobs, desc="eap-ig-inputs", disable=not config.progress or n_jobs < 8)
-    for rows in chunks:
-        attention = None if task.clean_mask is None else task.clean_mask[rows]
-        clean_acts = collect_node_outputs(model, graph, task.clean_tokens[rows], attention)
-        src = source_rows(source, rows, n)
-        gradients = None
+
+    def runs(clean_acts: Tensor, src: Tensor):
         for a in alpha_batches:
             edge_mask = _ones(len(a), graph.n_edges, like=source)
             edge_mask[:, input_edges] = a[:, None]
-            gradients = _add_gradients(gradients, input_gradients(task, graph, metric, rows, src, edge_mask))
-            bar.update(1)
-        scores.add(src - clean_acts, gradients)
-    bar.close()
-    return scores.attribution(metric.orientation / steps)
+            yield src, edge_mask
+
+    return _fixed_difference_attribution(task, graph, config, metric, source, len(alpha_batches), runs,
+                                         "eap-ig-inputs", steps)
 
 
 def eap_ig_activations_attribution(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) -> Attribution:
@@ -439,57 +467,30 @@ def eap_ig_activations_attribution(task: PatchingTask, graph: ComputationalGraph
     """
     metric, source = _prepare(task, graph, config, "eap-ig-activations")
     steps = max(1, int(config.ig_steps))
-    model, n = task.model, task.clean_tokens.shape[0]
     groups = layer_groups(graph)
     group_masks = _ones(len(groups), graph.n_edges, like=source)
     edge_upstream = graph.edge_upstream.to(source.device)
     for i, (_, upstream_rows) in enumerate(groups):
         group_masks[i, torch.isin(edge_upstream, upstream_rows.to(source.device))] = 0.0
     mask_batches = _batches(group_masks, config.batch_size)
-    scores = FixedDifferenceScores(graph, config.level == "neuron", like=source)
-    chunks = list(example_chunks(n, examples_per_forward(config)))
-    n_jobs = len(chunks) * steps * len(mask_batches)
-    bar = tqdm(total=n_jobs, desc="eap-ig-activations", disable=not config.progress or n_jobs < 8)
-    for rows in chunks:
-        attention = None if task.clean_mask is None else task.clean_mask[rows]
-        clean_acts = collect_node_outputs(model, graph, task.clean_tokens[rows], attention)
-        src = source_rows(source, rows, n)
-        gradients = None
+
+    def runs(clean_acts: Tensor, src: Tensor):
         for k in range(1, steps + 1):
             alpha = k / steps
             interpolated = alpha * clean_acts + (1 - alpha) * src
             for masks in mask_batches:
-                gradients = _add_gradients(gradients, input_gradients(task, graph, metric, rows, interpolated, masks))
-                bar.update(1)
-        scores.add(src - clean_acts, gradients)
-    bar.close()
-    return scores.attribution(metric.orientation / (steps * len(groups)))
+                yield interpolated, masks
+
+    return _fixed_difference_attribution(task, graph, config, metric, source, steps * len(mask_batches), runs,
+                                         "eap-ig-activations", steps * len(groups))
 
 
 def eap_ig_masks_attribution(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) -> Attribution:
     """EAP-IG (masks): integrated gradients over edge masks ``alpha * 1``, ``alpha = k/m``, k = 1..m (completeness)."""
     metric, source = _prepare(task, graph, config, "eap-ig-masks")
     steps = max(1, int(config.ig_steps))
-    n = task.clean_tokens.shape[0]
-    neuron_level = config.level == "neuron"
     alphas = torch.arange(1, steps + 1, dtype=source.dtype, device=source.device) / steps
-    edge_total = torch.zeros(graph.n_edges, dtype=source.dtype, device=source.device)
-    neuron_total = torch.zeros(graph.n_upstream, graph.cfg.d_model, dtype=source.dtype, device=source.device)
-    chunks = list(example_chunks(n, examples_per_forward(config)))
-    jobs = [(rows, a) for rows in chunks for a in _batches(alphas, config.batch_size)]
-    for rows, a in tqdm(jobs, desc="eap-ig-masks", disable=not config.progress or len(jobs) < 4):
-        if neuron_level:
-            edge_mask = _ones(len(a), graph.n_edges, like=source)
-            neuron_mask = a[:, None, None] * _ones(len(a), graph.n_upstream, graph.cfg.d_model, like=source)
-        else:
-            edge_mask = a[:, None] * _ones(len(a), graph.n_edges, like=source)
-            neuron_mask = None
-        g_edge, g_neuron = mask_gradients(task, graph, metric, rows, source_rows(source, rows, n), edge_mask, neuron_mask)
-        edge_total += g_edge
-        if neuron_level:
-            neuron_total += g_neuron
-    sign = -metric.orientation / steps
-    return Attribution(sign * edge_total, sign * neuron_total if neuron_level else None)
+    return _mask_gradient_attribution(task, graph, config, metric, source, alphas, "eap-ig-masks")
 
 
 LEVELS_ALL = ("edge", "node", "neuron")
