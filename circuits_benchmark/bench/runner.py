@@ -38,7 +38,8 @@ class BenchConfig:
     models_root: str = str(DEFAULT_ROOT)
     run: Optional[str] = None
     level: str = "edge"
-    ablation: str = "patching"
+    ablations: tuple[str, ...] = ("patching",)
+    """Ablations to run every method with (a method runs the ones it supports; realism uses the first)."""
     n_examples: int = 32
     seed: int = 0
     workers: int = 1
@@ -56,6 +57,10 @@ class BenchConfig:
             raise ValueError(f"--model must be tracr or siit, not {self.model!r}")
         if not self.cases or not self.methods:
             raise ValueError("give at least one case and one method")
+        if isinstance(self.ablations, str):
+            self.ablations = (self.ablations,)
+        if not self.ablations:
+            raise ValueError("give at least one ablation")
 
     @property
     def model_label(self) -> str:
@@ -133,15 +138,24 @@ def _merged_rows(auroc_rows: list[dict], faithfulness_rows: list[dict]) -> list[
     return list(by_file.values())
 
 
+def method_ablations(config: BenchConfig, method: str) -> list[str]:
+    """The ablations of `config` that `method` supports (optimal ablation's own is `optimal`, run once)."""
+    from circuits_benchmark.methods import get_method
+
+    supported = get_method(method).ablations
+    return [a for a in config.ablations if a in supported]
+
+
 def discovery_jobs(config: BenchConfig, cases: list[str]) -> list[DiscoveryJob]:
     jobs = []
     for case_id in cases:
         folder = config.circuits_dir / config.model_label / f"case_{case_id}"
         for method in config.methods:
-            out = folder / f"{method}_{config.level}_{config.ablation}.json"
-            jobs.append(DiscoveryJob(case_id, method, str(out), config.model, config.run,
-                                     config.models_root if config.model == "siit" else None,
-                                     config.level, config.ablation, config.n_examples, config.seed, config.device))
+            for ablation in method_ablations(config, method):
+                out = folder / f"{method}_{config.level}_{ablation}.json"
+                jobs.append(DiscoveryJob(case_id, method, str(out), config.model, config.run,
+                                         config.models_root if config.model == "siit" else None,
+                                         config.level, ablation, config.n_examples, config.seed, config.device))
     return jobs
 
 
@@ -205,7 +219,7 @@ def run_benchmark(config: BenchConfig, log=print) -> BenchReport:
 
     start = time.perf_counter()
     files = find_circuit_files(config.circuits_dir, models=[config.model_label], cases=cases, methods=config.methods)
-    files = [f for f in files if f.level == config.level and f.ablation == config.ablation]
+    files = [f for f in files if f.level == config.level and f.ablation in method_ablations(config, f.method)]
     case_cache = CaseCache(config.device)
     report.auroc_rows, errors = auroc_rows(files, cases=case_cache, models_root=config.models_root, run=config.run)
     report.errors += errors
@@ -260,7 +274,7 @@ def _realism(config: BenchConfig, cases: list[str], report: BenchReport) -> None
                 warnings.simplefilter("ignore", GateWarning)  # the gate is a column of the tables instead
                 subjects = {} if is_ioi(case_id) else {"tracr": load_subject(case_id, "tracr", device=config.device)}
                 subjects["siit"] = load_subject(case_id, "siit", config.run, config.models_root, config.device)
-            nodes, summaries = case_realism(subjects, config.n_examples, config.seed, config.ablation)
+            nodes, summaries = case_realism(subjects, config.n_examples, config.seed, config.ablations[0])
         except Exception as err:  # noqa: BLE001 - one case never stops the others
             report.errors.append((f"realism case {case_id}", f"{type(err).__name__}: {err}"))
             continue

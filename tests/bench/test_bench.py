@@ -149,3 +149,14 @@ def test_siit_bench_takes_the_ioi_model(tmp_path):
 def test_bench_refuses_ioi_without_siit(tmp_path, capsys):
     assert main(["bench", "-i", "ioi", "--results-dir", str(tmp_path)]) == 2
     assert "no Tracr model" in capsys.readouterr().err
+
+
+def test_bench_runs_each_method_with_each_ablation_it_supports(tmp_path):
+    report = run_benchmark(_config(tmp_path, methods=["exact", "oa"], ablations=("patching", "mean"),
+                                   faithfulness=False), log=lambda _: None)
+    assert not report.failures and not report.errors
+    # exact runs with both; optimal ablation has its own (learned) ablation and runs once
+    assert sorted((r["method"], r["ablation"]) for r in report.auroc_rows) == [
+        ("exact", "mean"), ("exact", "patching"), ("oa", "patching")]
+    tables = (tmp_path / "eval" / "bench_tracr_tables.txt").read_text()
+    assert "exact/mean" in tables and "exact/patching" in tables
