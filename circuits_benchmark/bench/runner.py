@@ -37,7 +37,8 @@ class BenchConfig:
     results_dir: str = "results"
     models_root: str = str(DEFAULT_ROOT)
     run: Optional[str] = None
-    level: str = "edge"
+    levels: tuple[str, ...] = ("edge",)
+    """Levels to run every method at (a method runs the ones it has: e.g. sp node and edge, acdc edge)."""
     ablations: tuple[str, ...] = ("patching",)
     """Ablations to run every method with (a method runs the ones it supports; realism uses the first)."""
     n_examples: int = 32
@@ -59,8 +60,10 @@ class BenchConfig:
             raise ValueError("give at least one case and one method")
         if isinstance(self.ablations, str):
             self.ablations = (self.ablations,)
-        if not self.ablations:
-            raise ValueError("give at least one ablation")
+        if isinstance(self.levels, str):
+            self.levels = (self.levels,)
+        if not self.ablations or not self.levels:
+            raise ValueError("give at least one ablation and one level")
 
     @property
     def model_label(self) -> str:
@@ -146,16 +149,24 @@ def method_ablations(config: BenchConfig, method: str) -> list[str]:
     return [a for a in config.ablations if a in supported]
 
 
+def method_levels(config: BenchConfig, method: str) -> list[str]:
+    """The levels of `config` that `method` has."""
+    from circuits_benchmark.methods import get_method
+
+    return [level for level in config.levels if level in get_method(method).levels]
+
+
 def discovery_jobs(config: BenchConfig, cases: list[str]) -> list[DiscoveryJob]:
     jobs = []
     for case_id in cases:
         folder = config.circuits_dir / config.model_label / f"case_{case_id}"
         for method in config.methods:
-            for ablation in method_ablations(config, method):
-                out = folder / f"{method}_{config.level}_{ablation}.json"
-                jobs.append(DiscoveryJob(case_id, method, str(out), config.model, config.run,
-                                         config.models_root if config.model == "siit" else None,
-                                         config.level, ablation, config.n_examples, config.seed, config.device))
+            for level in method_levels(config, method):
+                for ablation in method_ablations(config, method):
+                    out = folder / f"{method}_{level}_{ablation}.json"
+                    jobs.append(DiscoveryJob(case_id, method, str(out), config.model, config.run,
+                                             config.models_root if config.model == "siit" else None,
+                                             level, ablation, config.n_examples, config.seed, config.device))
     return jobs
 
 
@@ -219,7 +230,8 @@ def run_benchmark(config: BenchConfig, log=print) -> BenchReport:
 
     start = time.perf_counter()
     files = find_circuit_files(config.circuits_dir, models=[config.model_label], cases=cases, methods=config.methods)
-    files = [f for f in files if f.level == config.level and f.ablation in method_ablations(config, f.method)]
+    files = [f for f in files
+             if f.level in method_levels(config, f.method) and f.ablation in method_ablations(config, f.method)]
     case_cache = CaseCache(config.device)
     report.auroc_rows, errors = auroc_rows(files, cases=case_cache, models_root=config.models_root, run=config.run)
     report.errors += errors

@@ -23,6 +23,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--results-dir", default="results")
     p.add_argument("--models-root", default=str(DEFAULT_ROOT),
                    help="SIIT model store (default: the shipped models, circuits_benchmark/siit_models)")
+    p.add_argument("--level", nargs="+", default=["edge"], choices=["edge", "node", "neuron"],
+                   help="level(s) every method runs at, where it has them (default edge; e.g. `--level edge node`: "
+                        "sp at node and edge level, acdc at edge level)")
     p.add_argument("--ablation", nargs="+", default=["patching"], choices=["patching", "mean", "zero"],
                    help="ablation(s) every method runs with, where it supports them (default patching; e.g. "
                         "`--ablation patching mean`)")
@@ -62,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     methods = method_names() if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
     config = BenchConfig(
         cases=cases, methods=methods, model=args.model, results_dir=args.results_dir, models_root=args.models_root,
-        run=args.run, ablations=tuple(dict.fromkeys(args.ablation)), n_examples=args.n_examples, seed=args.seed, workers=args.workers,
+        run=args.run, levels=tuple(dict.fromkeys(args.level)), ablations=tuple(dict.fromkeys(args.ablation)),
+        n_examples=args.n_examples, seed=args.seed, workers=args.workers,
         ray_address=args.ray, train_missing=args.train_missing, train_epochs=args.train_epochs, train_max_minutes=args.train_max_minutes,
         faithfulness=not args.no_faithfulness, realism=not args.no_realism, device=str(resolve_device(args.device)),
     )

@@ -160,3 +160,14 @@ def test_bench_runs_each_method_with_each_ablation_it_supports(tmp_path):
         ("exact", "mean"), ("exact", "patching"), ("oa", "patching")]
     tables = (tmp_path / "eval" / "bench_tracr_tables.txt").read_text()
     assert "exact/mean" in tables and "exact/patching" in tables
+
+
+def test_bench_runs_each_method_at_each_level_it_has(tmp_path):
+    from circuits_benchmark.methods import get_method
+
+    assert get_method("ugs").levels == ("edge",)
+    report = run_benchmark(_config(tmp_path, methods=["exact", "ugs"], levels=("edge", "node"), faithfulness=False),
+                           log=lambda _: None)
+    assert not report.failures and not report.errors
+    assert sorted((r["method"], r["level"]) for r in report.auroc_rows) == [
+        ("exact", "edge"), ("exact", "node"), ("ugs", "edge")]  # ugs has no node level
