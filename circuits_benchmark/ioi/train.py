@@ -45,7 +45,9 @@ class IOITrainConfig(TrainConfig):
     were trained with before; InterpBench's Tracr recipe uses 0.9). `same_size` and `atol` are unused.
     The strict loss ablates a random subset of the non-circuit nodes per step by default: with one node
     per step (InterpBench's default) single ablations are harmless but ablating all of them at once
-    breaks the model (circuit accuracy 4% vs 94% after 14 minutes of training on CPU).
+    breaks the model (circuit accuracy 4% vs 94% after 14 minutes of training on CPU). Early stop at 99.5%
+    on the 500 held-out prompts (as for the Tracr cases): at 99% a run stopped with strict accuracy 98.95%
+    on the gate's 1,000 fresh pairs.
     """
 
     strict_sampling: str = "random-subset"
@@ -55,7 +57,7 @@ class IOITrainConfig(TrainConfig):
     n_layers: int = 6
     n_heads: int = 4
     d_model: int = 64
-    early_stop_threshold: float = 0.99
+    early_stop_threshold: float = 0.995
     next_token: bool = False
     include_mlp: bool = False
     heads_per_node: int = 2

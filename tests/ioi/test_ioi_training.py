@@ -80,7 +80,7 @@ def test_ioi_trains_with_the_shared_loop(trained):
 
 def test_config_defaults_and_old_metas():
     c = IOITrainConfig()
-    assert (c.strict_sampling, c.n_test, c.early_stop_threshold, c.clip_grad_norm) == ("random-subset", 500, 0.99, 1.0)
+    assert (c.strict_sampling, c.n_test, c.early_stop_threshold, c.clip_grad_norm) == ("random-subset", 500, 0.995, 1.0)
     assert (c.n_layers, c.n_heads, c.d_model, c.normalization_type, c.beta2) == (6, 4, 64, "LN", 0.999)
     assert c.model_pair == "strict" and c.run_name() == "510" and c.case_id == "ioi"
     old = {"next_token": True, "include_mlp": False, "heads_per_node": 1, "iit_weight": 1.0, "strict_weight": 0.4,
