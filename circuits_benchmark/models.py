@@ -282,12 +282,10 @@ class Subject:
             logits = hl(task.clean_tokens)
             top = logits.topk(2, dim=-1).values
             return logits, task.positions & ((top[..., 0] - top[..., 1]) > MIN_MARGIN)
-        from circuits_benchmark.training.pair import UNDEFINED_BELOW
-
         logits = self.compiled.model(task.clean_tokens, attention_mask=task.clean_mask)
         defined = task.positions.clone()
         if task.is_categorical:
-            defined &= logits.max(dim=-1).values > UNDEFINED_BELOW
+            defined &= logits.max(dim=-1).values > self.compiled.undefined_below
         return logits, defined
 
 

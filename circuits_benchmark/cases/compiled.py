@@ -6,6 +6,7 @@ import hashlib
 import inspect
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -30,6 +31,9 @@ from circuits_benchmark.utils.atomic import torch_save
 
 
 CONSTANCY_SAMPLES = 256
+OUTPUT_SCALE_SAMPLES = 256
+UNDEFINED_FRACTION = 0.1
+"""See `CompiledCase.undefined_below`."""
 """Inputs on which each RASP value is checked for being the same everywhere (see `build_alignment`)."""
 
 
@@ -79,6 +83,17 @@ class CompiledCase:
         """The ground-truth circuit as a `Circuit` on `graph` (default: the Tracr model's), for the given ablation."""
         graph = graph or ComputationalGraph.from_model(self.model)
         return Circuit.from_edges(graph, self.alignment_for(graph.cfg).mib_edges(ablation))
+
+    @cached_property
+    def undefined_below(self) -> float:
+        """A categorical output whose largest logit is below this is a RASP None (Tracr writes ~0 in every
+        direction there). A fraction (`UNDEFINED_FRACTION`) of the largest logit the model gives on a sample:
+        Tracr's output scale varies by case (one-hot 1.0 for most; 0.38 to 0.47 at some positions of cases
+        5, 25, 97, 98; 0.003 everywhere in case 113), while None outputs stay below 0.001."""
+        tokens = self.tokens(self.case.sample_inputs(OUTPUT_SCALE_SAMPLES, seed=0))
+        with torch.no_grad():
+            top = self.logits(tokens).max(dim=-1).values
+        return UNDEFINED_FRACTION * float(top.max())
 
     @torch.no_grad()
     def run(self, inputs: Sequence[Sequence[Any]]) -> list[list[Any]]:

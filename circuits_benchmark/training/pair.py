@@ -26,8 +26,8 @@ from circuits_benchmark.tracr_compat.encoding import TracrEncoding
 from circuits_benchmark.training.correspondence import Correspondence, HLNode, group_by_hook
 
 STRICT_SAMPLING = ("one", "all", "random-subset", "one+all")
-UNDEFINED_BELOW = 0.5
-"""A categorical HL output whose largest logit is below this is a RASP None (Tracr writes ~0 everywhere)."""
+UNDEFINED_BELOW = 0.1
+"""Default of `ModelPair.undefined_below`; pairs of a compiled case use `CompiledCase.undefined_below`."""
 
 
 def patch_site(c: Component) -> str:
@@ -171,6 +171,8 @@ class ModelPair:
     strict_source_grads: bool = False
     """The strict loss also back-propagates through the source run of the ablated nodes (default: detached,
     as in the iit library): the nodes outside the circuit then learn directly to carry nothing the output needs."""
+    undefined_below: float = UNDEFINED_BELOW
+    """A categorical HL output whose largest logit is below this is a RASP None (see `defined`)."""
 
     def __post_init__(self) -> None:
         if self.strict_sampling not in STRICT_SAMPLING:
@@ -198,7 +200,7 @@ class ModelPair:
         """
         if not self.categorical:
             return positions
-        return positions & (hl_logits.max(dim=-1).values > UNDEFINED_BELOW)
+        return positions & (hl_logits.max(dim=-1).values > self.undefined_below)
 
     def target(self, hl_logits: torch.Tensor) -> torch.Tensor:
         """HL output as a training target: argmax ids (categorical) or the value (numerical)."""

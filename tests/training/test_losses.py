@@ -180,3 +180,24 @@ def test_positions_where_rasp_gives_none_are_ignored(case1, data1):
     # a random LL model is not scored (nor trained) on those positions
     rand = _random_pair(case1)
     assert pair.correct(rand.ll_output(base), hl, pair.positions(base)).numel() == used.sum().item()
+
+
+@pytest.mark.parametrize("case_id", ["113", "5", "21"])
+def test_defined_positions_are_where_the_program_has_a_value(case_id):
+    # Tracr's output scale varies by case (case 113 writes 0.003 for its answer, case 5 0.38 at some
+    # positions); a RASP None stays near 0 (case 21 has some). Losses and metrics must count exactly
+    # the positions where the program's output is not None.
+    from circuits_benchmark.cases import get_case
+    from circuits_benchmark.cases.compiled import compile_case
+
+    compiled = compile_case(get_case(case_id), device="cpu")
+    data = compiled.case.dataset(64, seed=3)
+    base = compiled.tokens(data.clean_inputs)
+    pair = build_pair(compiled, TrainConfig(), torch.device("cpu"))
+    counted = pair.defined(pair.hl_output(base), pair.positions(base))
+    expected = torch.zeros_like(counted)
+    for row, outputs in enumerate(data.clean_outputs):
+        for i, value in enumerate(outputs):
+            expected[row, i + 1] = value is not None  # position 0 is BOS
+    assert torch.equal(counted, expected)
+    assert counted.any()
