@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterable, Optional
 from tracr.rasp import rasp
 
 from circuits_benchmark.cases.base import InputGenerator, TracrCase
+from circuits_benchmark.utils.ordering import case_sort_key
 
 _CASES: dict[str, TracrCase] = {}
 _LOADED = False
@@ -62,14 +63,10 @@ def _load_all() -> None:
     _LOADED = True
 
 
-def _sort_key(case_id: str) -> tuple:
-    return (0, int(case_id), "") if case_id.isdigit() else (1, 0, case_id)
-
-
 def all_cases() -> list[TracrCase]:
     """Every registered case, ordered by id (numeric ids first)."""
     _load_all()
-    return [_CASES[k] for k in sorted(_CASES, key=_sort_key)]
+    return [_CASES[k] for k in sorted(_CASES, key=case_sort_key)]
 
 
 def case_ids() -> list[str]:

@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 from circuits_benchmark.graph import Circuit, read_circuit
 from circuits_benchmark.utils.atomic import finite_or_none, write_json, write_text
+from circuits_benchmark.utils.ordering import case_sort_key
 
 PathLike = Union[str, Path]
 DEFAULT_CIRCUITS_DIR = Path("results/circuits")
@@ -174,10 +175,6 @@ def read_rows(json_path: PathLike) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------- tables
-def _case_sort_key(case: str) -> tuple:
-    return (0, int(case), "") if case.isdigit() else (1, 0, case)
-
-
 def _fmt(value: Optional[float]) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
@@ -209,7 +206,7 @@ def results_table(rows: Sequence[dict], metric: str) -> tuple[list[str], list[st
     for r in usable:
         cells.setdefault((label(r), str(r["case"])), []).append(float(r[metric]))
     methods = sorted({k[0] for k in cells})
-    cases = sorted({k[1] for k in cells}, key=_case_sort_key)
+    cases = sorted({k[1] for k in cells}, key=case_sort_key)
     return methods, cases, {k: sum(v) / len(v) for k, v in cells.items()}
 
 

@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 from circuits_benchmark.training.store import DEFAULT_ROOT, DEFAULT_RUN
 from circuits_benchmark.utils.atomic import write_text
+from circuits_benchmark.utils.ordering import case_sort_key
 
 COLUMNS = ("case", "run", "n_layers", "n_heads", "d_model", "d_head", "d_mlp", "n_params", "epochs", "best_epoch",
            "seconds", "stop_reason", "iia", "strict_accuracy", "accuracy", "circuit_accuracy", "passed", "sufficient",
@@ -49,10 +50,6 @@ def _component(name: str) -> str:
     return f"m{match[1]}" if match else name
 
 
-def _sort_key(case_id: str) -> tuple:
-    return (0, int(case_id), "") if case_id.isdigit() else (1, 0, case_id)
-
-
 def manifest_rows(root: Path | str = DEFAULT_ROOT, run: str = DEFAULT_RUN) -> list[dict[str, Any]]:
     """One row per `{root}/{case}/meta_{run}.json` that holds a gate result, ordered by case id."""
     rows = []
@@ -70,7 +67,7 @@ def manifest_rows(root: Path | str = DEFAULT_ROOT, run: str = DEFAULT_RUN) -> li
                                         "sufficient")},
             "shortfall": shortfall(gate),
         })
-    return sorted(rows, key=lambda r: _sort_key(r["case"]))
+    return sorted(rows, key=lambda r: case_sort_key(r["case"]))
 
 
 def _pct2(value: float) -> str:
