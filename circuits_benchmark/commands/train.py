@@ -210,8 +210,10 @@ def run_ioi(args: argparse.Namespace) -> int:
     )
     start_from, earlier = None, {}
     if args.retry_failed:
+        from circuits_benchmark.training.store import passes_gate
+
         stored = _stored_ioi(config, args)
-        if stored is not None and (stored.meta.get("gate") or {}).get("passed", False):
+        if stored is not None and passes_gate(stored.meta):
             print(f"{config.case_id} [run {args.run or config.run_name()}]: the stored model passes the gate, kept")
             return 0
         if stored is not None:
@@ -234,13 +236,12 @@ def run_ioi(args: argparse.Namespace) -> int:
 
 def _stored_ioi(config, args: argparse.Namespace):
     """The stored IOI model `--retry-failed` continues, or None; its shape must be the one asked for."""
-    from circuits_benchmark.training.store import load_ll_model, model_paths
+    from circuits_benchmark.training.store import stored_model
 
     run = args.run or config.run_name()
-    paths = model_paths(config.case_id, run, args.output_dir)
-    if not (paths["meta"].exists() and paths["weights"].exists()):
+    stored = stored_model(config.case_id, run, args.output_dir, args.device)
+    if stored is None:
         return None
-    stored = load_ll_model(config.case_id, run, args.output_dir, args.device)
     cfg = stored.model.cfg
     have = (cfg.n_layers, cfg.n_heads, cfg.d_model)
     want = (config.n_layers, config.n_heads, config.d_model)

@@ -22,7 +22,7 @@ from circuits_benchmark.ioi.data import IOIBatch
 from circuits_benchmark.ioi.hl_model import IOIHighLevel
 from circuits_benchmark.tracr_compat.alignment import Component
 from circuits_benchmark.training.correspondence import Correspondence, HLNode, group_by_hook
-from circuits_benchmark.training.pair import STRICT_SAMPLING, fast_mode, run_patched, source_cache
+from circuits_benchmark.training.pair import STRICT_SAMPLING, fast_mode, run_patched, source_cache, strict_source_cache
 
 __all__ = ["IOIPair", "fast_mode", "run_patched", "at_answer", "defined"]
 
@@ -109,8 +109,7 @@ class IOIPair:
     def strict_loss(self, base: IOIBatch, source: IOIBatch, nodes: Optional[Sequence[Component]] = None) -> torch.Tensor:
         groups = self.sample_strict_groups() if nodes is None else [list(nodes)]
         hl = self.hl_answer(base)
-        ablated = sorted({c for g in groups for c in g})
-        cache = source_cache(self.ll_model, source.tokens, ablated, grad=self.strict_source_grads) if ablated else {}
+        cache = strict_source_cache(self.ll_model, source.tokens, groups, grad=self.strict_source_grads)
         return torch.stack([self.answer_loss(self.ll_intervened(base, source, g, cache), hl) for g in groups]).mean()
 
     def behavior_loss(self, base: IOIBatch) -> torch.Tensor:

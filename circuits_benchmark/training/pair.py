@@ -125,6 +125,14 @@ def source_cache(
     return cache
 
 
+def strict_source_cache(model: HookedTransformer, tokens: torch.Tensor, groups: Sequence[Sequence[Component]],
+                        mask: Optional[torch.Tensor] = None, grad: bool = False) -> dict[str, torch.Tensor]:
+    """One source run caching every component the strict loss's `groups` ablate ({} when there is none);
+    with `grad`, differentiable (see `ModelPair.strict_source_grads`)."""
+    ablated = sorted({c for g in groups for c in g})
+    return source_cache(model, tokens, ablated, mask, grad=grad) if ablated else {}
+
+
 def run_patched(
     model: HookedTransformer,
     base: torch.Tensor,
@@ -277,9 +285,7 @@ class ModelPair:
         """
         groups = self.sample_strict_groups() if nodes is None else [list(nodes)]
         hl = self.hl_output(base)
-        ablated = sorted({c for g in groups for c in g})
-        cache = (source_cache(self.ll_model, source, ablated, self.mask(source), grad=self.strict_source_grads)
-                 if ablated else {})  # one source run for every group
+        cache = strict_source_cache(self.ll_model, source, groups, self.mask(source), self.strict_source_grads)
         losses = [self.loss(self.ll_intervened(base, source, g, cache), hl, self.positions(base)) for g in groups]
         return torch.stack(losses).mean()
 

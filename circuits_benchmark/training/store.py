@@ -297,8 +297,21 @@ def _load_from_paths(paths: dict[str, Path], device: Optional[str | torch.device
         raise ValueError(f"{paths['weights']} does not fit its config {cfg_path.name}: " + "; ".join(problems))
     model.load_state_dict(state, strict=False)
     model.eval()
-    meta = json.loads(paths["meta"].read_text()) if paths["meta"].exists() else {}
-    return StoredModel(model, cfg, meta, _read_edges(paths), paths["folder"])
+    return StoredModel(model, cfg, _meta_at(paths["meta"]), _read_edges(paths), paths["folder"])
+
+
+def _meta_at(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def read_meta(case_id: str, run: Optional[str] = DEFAULT_RUN, root: Path | str = DEFAULT_ROOT) -> dict[str, Any]:
+    """A stored model's meta file alone (no weights loaded); {} when there is none."""
+    return _meta_at(model_paths(case_id, run, root)["meta"])
+
+
+def passes_gate(meta: dict[str, Any]) -> bool:
+    """Whether a stored model's meta records a passed quality gate (no gate: False)."""
+    return bool((meta.get("gate") or {}).get("passed", False))
 
 
 def load_ll_model(
@@ -309,6 +322,16 @@ def load_ll_model(
 ) -> StoredModel:
     """Load `{root}/{case_id}/ll_model_{run}.pth` with its config, meta and edges."""
     return _load_from_paths(model_paths(case_id, run, root), device)
+
+
+def stored_model(case_id: str, run: Optional[str] = DEFAULT_RUN, root: Path | str = DEFAULT_ROOT,
+                 device: Optional[str | torch.device] = None) -> Optional[StoredModel]:
+    """The stored model if its weights and meta file are both there (a run that stopped before writing its meta
+    left no model), else None. A broken file is an error, not a None."""
+    paths = model_paths(case_id, run, root)
+    if not (paths["meta"].exists() and paths["weights"].exists()):
+        return None
+    return _load_from_paths(paths, device)
 
 
 def load_interp_bench_model(

@@ -469,15 +469,13 @@ def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAUL
     `retry_failed` goes on training a stored model that failed the gate, from its stored weights (a
     fresh optimiser), so a long training runs in chunks across invocations; epochs and seconds add up.
     """
-    from circuits_benchmark.training.store import load_ll_model, model_paths
+    from circuits_benchmark.training.store import passes_gate, stored_model
 
     run = run or config.run_name()
-    paths = model_paths(case_id, run, root)
     start_from, earlier = None, {}
-    if paths["meta"].exists() and paths["weights"].exists():
-        stored = load_ll_model(case_id, run, root)  # a broken file is an error, not a skip
-        failed = not (stored.meta.get("gate") or {}).get("passed", False)
-        if not (retry_failed and failed):
+    stored = stored_model(case_id, run, root)  # a broken file is an error, not a skip
+    if stored is not None:
+        if not retry_failed or passes_gate(stored.meta):
             return {"skipped": True}
         start_from, earlier = stored.model, earlier_chunks(stored.meta)
 
