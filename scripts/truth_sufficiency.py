@@ -15,29 +15,19 @@ import warnings
 
 import torch
 
+from circuits_benchmark.evaluation.realism import matches_reference
 from circuits_benchmark.graph import Circuit, patched_forward
 from circuits_benchmark.models import GateWarning, load_subject
 
 
 def kept_accuracy(subject, task, circuit: Circuit, ablation: str) -> float:
+    """Accuracy against the high-level outputs with only `circuit`'s edges kept (the others from `ablation`)."""
     graph = task.graph()
     reference, defined = subject.reference(task)
     with torch.no_grad():
         logits = patched_forward(task.model, graph, task.clean_tokens, circuit.edge_in_graph.to(torch.float32),
                                  task.source(ablation), task.clean_mask)
-    if task.is_categorical:
-        right = logits.argmax(-1) == reference.argmax(-1)
-    else:
-        right = (logits[..., 0] - reference[..., 0]).abs() < 0.05
-    return float(right[defined].float().mean())
-
-
-def node_induced(truth: Circuit) -> Circuit:
-    """Every edge of the graph whose two ends are nodes of `truth` (q/k/v inputs of a kept head included)."""
-    graph = truth.graph
-    on = truth.node_in_graph.bool()
-    mask = on[graph.edge_parent] & on[graph.edge_child]
-    return Circuit(graph, edge_in_graph=mask)
+    return float(matches_reference(task, logits, reference)[defined].float().mean())
 
 
 def main() -> None:
@@ -54,7 +44,7 @@ def main() -> None:
             subject = load_subject(case, "siit")
         task = subject.task(args.n_examples, seed=1)
         truth = subject.truth(task.graph(), args.ablation)
-        induced = node_induced(truth)
+        induced = truth.node_induced()
         full = Circuit(task.graph(), edge_in_graph=torch.ones(task.graph().n_edges, dtype=torch.bool))
         print(f"| {case} | {truth.n_edges} | {kept_accuracy(subject, task, truth, args.ablation):.1%} | {induced.n_edges} | "
               f"{kept_accuracy(subject, task, induced, args.ablation):.1%} | {kept_accuracy(subject, task, full, args.ablation):.1%} |")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
@@ -95,19 +96,19 @@ class BenchReport:
     def tables(self) -> str:
         """The methods x cases tables of every headline metric, as plain text."""
         from circuits_benchmark.evaluation import format_results_table
-
         from circuits_benchmark.evaluation.statistics import format_comparisons, format_summary, wins_matrix
+        from circuits_benchmark.utils.ordering import case_sort_key
 
         rows = _merged_rows(self.auroc_rows, self.faithfulness_rows)
         parts = []
         for metric, title in BENCH_TABLE_METRICS:
             if any(r.get(metric) is not None for r in rows):
                 parts.append(f"{title}\n{format_results_table(rows, metric)}")
-        failing = sorted({str(r["case"]) for r in rows if r.get("gate_passed") is False}, key=_case_key)
+        failing = sorted({str(r["case"]) for r in rows if r.get("gate_passed") is False}, key=case_sort_key)
         if failing:
             parts.append(f"statistics below leave out the {len(failing)} case(s) whose SIIT model fails the quality "
                          f"gate (their circuit is not a reliable truth): {', '.join(failing)}")
-        for metric, summaries, comparisons in self.statistics():
+        for metric, _, summaries, comparisons in self.statistics:
             text = f"{metric}: per method over cases\n{format_summary(summaries, metric)}"
             if comparisons:
                 text += (f"\n\n{metric}: paired comparison over cases (Wilcoxon signed-rank, Vargha-Delaney A12)\n"
@@ -119,8 +120,10 @@ class BenchReport:
                          + realism_summary(self.realism_rows))
         return "\n\n".join(parts)
 
-    def statistics(self) -> list[tuple[str, list, list]]:
-        """(metric, per-method summaries, pairwise comparisons) of each compared metric that has results."""
+    @cached_property
+    def statistics(self) -> list[tuple[str, dict, list, list]]:
+        """(metric, its (method, case) -> value table, per-method summaries, pairwise comparisons) of each
+        compared metric that has results, over the models that pass the gate. Computed once, after the runs."""
         from circuits_benchmark.evaluation.results import results_table
         from circuits_benchmark.evaluation.statistics import compare_methods, summarize_methods
 
@@ -129,7 +132,7 @@ class BenchReport:
         for metric, higher_is_better in COMPARED_METRICS:
             _, _, values = results_table(rows, metric)
             if values:
-                out.append((metric, summarize_methods(values), compare_methods(values, higher_is_better)))
+                out.append((metric, values, summarize_methods(values), compare_methods(values, higher_is_better)))
         return out
 
 
@@ -174,7 +177,6 @@ def _compile_cases(config: BenchConfig, report: BenchReport) -> list[str]:
     """Compile (or load from the cache) every case once, before workers need them."""
     from circuits_benchmark.cases import get_case
     from circuits_benchmark.cases.compiled import compile_case
-
     from circuits_benchmark.models import is_ioi
 
     ready = []
@@ -253,23 +255,15 @@ def run_benchmark(config: BenchConfig, log=print) -> BenchReport:
     return report
 
 
-def _case_key(case: str) -> tuple:
-    return (0, int(case), "") if case.isdigit() else (1, 0, case)
-
-
 def _mark_gate(config: BenchConfig, rows: list[dict]) -> None:
     """`gate_passed` on each SIIT row: whether the stored model passes the quality gate (from its meta file)."""
-    import json
-
-    from circuits_benchmark.training.store import DEFAULT_RUN, model_paths
+    from circuits_benchmark.training.store import DEFAULT_RUN, passes_gate, read_meta
 
     passed: dict[str, bool] = {}
     for row in rows:
         case = str(row["case"])
         if case not in passed:
-            meta = model_paths(case, config.run or DEFAULT_RUN, config.models_root)["meta"]
-            gate = json.loads(meta.read_text()).get("gate") or {} if meta.exists() else {}
-            passed[case] = bool(gate.get("passed", False))
+            passed[case] = passes_gate(read_meta(case, config.run or DEFAULT_RUN, config.models_root))
         row["gate_passed"] = passed[case]
 
 
@@ -345,16 +339,16 @@ def _write_realism(report: BenchReport, out: Path, stem: str, write_rows) -> Non
 
 
 def _write_statistics(report: BenchReport, out: Path, stem: str, write_rows) -> None:
-    """The pairwise comparisons as rows, and a box plot of each compared metric over cases."""
+    """The pairwise comparisons as rows, and a box plot of each compared metric over the same cases."""
     from circuits_benchmark.evaluation.plots import plot_box
-    from circuits_benchmark.evaluation.results import results_table
     from circuits_benchmark.evaluation.statistics import comparison_rows
 
-    rows, merged = [], _merged_rows(report.auroc_rows, report.faithfulness_rows)
-    for metric, _, comparisons in report.statistics():
+    rows = []
+    for metric, values, _, comparisons in report.statistics:
         rows += comparison_rows(comparisons, metric)
-        methods, cases, values = results_table(merged, metric)
-        per_method = {m: [values[(m, c)] for c in cases if (m, c) in values] for m in methods}
+        per_method: dict[str, list[float]] = {}
+        for (method, _), value in sorted(values.items()):
+            per_method.setdefault(method, []).append(value)
         plot_box(per_method, out / "plots" / f"{stem}_{metric}_box.png", metric,
                  title=f"{metric} over cases ({stem.removeprefix('bench_')} models)")
     write_rows(rows, out / f"{stem}_comparisons.csv", out / f"{stem}_comparisons.json")

@@ -31,10 +31,10 @@ from circuits_benchmark.utils.atomic import torch_save
 
 
 CONSTANCY_SAMPLES = 256
+"""Inputs on which each RASP value is checked for being the same everywhere (see `build_alignment`)."""
 OUTPUT_SCALE_SAMPLES = 256
 UNDEFINED_FRACTION = 0.1
-"""See `CompiledCase.undefined_below`."""
-"""Inputs on which each RASP value is checked for being the same everywhere (see `build_alignment`)."""
+"""Inputs sampled for, and the fraction of, the output scale in `CompiledCase.undefined_below`."""
 
 
 def default_cache_dir() -> Path:

@@ -50,9 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from circuits_benchmark.bench import BenchConfig, run_benchmark
     from circuits_benchmark.cases import case_ids, get_case
     from circuits_benchmark.methods import method_names
-    from circuits_benchmark.utils.device import resolve_device
-
     from circuits_benchmark.models import is_ioi
+    from circuits_benchmark.utils.device import resolve_device
 
     cases = case_ids() if args.cases == "all" else [c.strip() for c in args.cases.split(",") if c.strip()]
     if args.cases == "all" and args.model == "siit":

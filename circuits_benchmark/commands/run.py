@@ -342,10 +342,9 @@ def _cases(args: argparse.Namespace) -> list[Optional[str]]:
 
 def run(args: argparse.Namespace) -> int:
     from circuits_benchmark.cases import UnknownCaseError
+    from circuits_benchmark.commands.upstream import resolve_ablation
     from circuits_benchmark.models import HubUnavailableError
     from circuits_benchmark.utils.device import resolve_device
-
-    from circuits_benchmark.commands.upstream import resolve_ablation
 
     method = _method(args)
     args.ablation = resolve_ablation(args.ablation, mib_style=args.method_option is not None)

@@ -206,6 +206,14 @@ class CircuitScore:
         return asdict(self)
 
 
+def matches_reference(task: PatchingTask, logits: torch.Tensor, reference: torch.Tensor,
+                      atol: float = 0.05) -> torch.Tensor:
+    """Bool ``[batch, pos]``: the output is the reference's (categorical: same argmax; numerical: within ``atol``)."""
+    if task.is_categorical:
+        return logits.argmax(-1) == reference.argmax(-1)
+    return (logits[..., 0] - reference[..., 0]).abs() < atol
+
+
 def circuit_score(task: PatchingTask, kept: Union[Circuit, Sequence[str]], reference: torch.Tensor,
                   defined: torch.Tensor, ablation: str = "patching", relative: bool = True, atol: float = 0.05,
                   name: str = "circuit") -> CircuitScore:
@@ -238,12 +246,8 @@ def circuit_score(task: PatchingTask, kept: Union[Circuit, Sequence[str]], refer
         logits = patched_forward(task.model, graph, task.clean_tokens, graph.node_mask_to_edge_mask(node_mask),
                                  task.source(ablation), task.clean_mask)
 
-    def right(out: torch.Tensor) -> torch.Tensor:
-        if task.is_categorical:
-            return out.argmax(-1) == reference.argmax(-1)
-        return (out[..., 0] - reference[..., 0]).abs() < atol
-
-    before, after = right(task.clean_logits)[defined], right(logits)[defined]
+    before = matches_reference(task, task.clean_logits, reference, atol)[defined]
+    after = matches_reference(task, logits, reference, atol)[defined]
     n = int(defined.sum())
     if relative:
         kept_right = int(before.sum())

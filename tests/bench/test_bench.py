@@ -119,7 +119,7 @@ def test_siit_bench_marks_the_gate_and_measures_realism(tmp_path):
     assert not report.failures and not report.errors
     assert {(r["case"], r["gate_passed"]) for r in report.auroc_rows} == {("3", True), ("4", False)}
     # the statistics use only the model that passes the gate
-    (metric, summaries, _), *_ = report.statistics()
+    (metric, _, summaries, _), *_ = report.statistics
     assert metric == "auroc" and all(s.n_cases == 1 for s in summaries)
     tables = (tmp_path / "eval" / "bench_siit_tables.txt").read_text()
     assert "leave out the 1 case(s) whose SIIT model fails the quality gate (their circuit is not a reliable truth): 4" in tables
