@@ -14,8 +14,9 @@ DEFAULT_CASES = ["3", "4", "12", "14", "18"]
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("bench", help="run methods on cases, evaluate them and print the tables")
     p.add_argument("-i", "--cases", default=",".join(DEFAULT_CASES),
-                   help=f"comma-separated case ids (`ioi`: the IOI model, with --model siit), or 'all' (with --model "
-                        f"siit: every case and IOI; default {','.join(DEFAULT_CASES)})")
+                   help=f"comma-separated case ids (`ioi`: the IOI model, with --model siit), 'all' (with --model "
+                        f"siit: every case and IOI), or 'passing' (with --model siit: the stored models that pass the "
+                        f"quality gate); default {','.join(DEFAULT_CASES)}")
     p.add_argument("-m", "--methods", default="all", help="comma-separated methods, or 'all' (default)")
     p.add_argument("--model", choices=["tracr", "siit"], default="tracr",
                    help="study the compiled Tracr models or the SIIT models (the shipped ones by default; see --train-missing)")
@@ -53,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
     from circuits_benchmark.models import is_ioi
     from circuits_benchmark.utils.device import resolve_device
 
-    cases = case_ids() if args.cases == "all" else [c.strip() for c in args.cases.split(",") if c.strip()]
+    if args.cases == "passing":
+        cases = passing_cases(args)
+    else:
+        cases = case_ids() if args.cases == "all" else [c.strip() for c in args.cases.split(",") if c.strip()]
     if args.cases == "all" and args.model == "siit":
         cases.append("ioi")  # the simplified IOI model is one more shipped SIIT model
     for case_id in cases:
@@ -80,3 +84,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"failed: {outcome.label}: {outcome.error.splitlines()[0]}")
     print(f"tables and rows written under {config.eval_dir}")
     return 1 if report.failures or report.errors else 0
+
+
+def passing_cases(args: argparse.Namespace) -> list[str]:
+    """`-i passing`: the SIIT models stored under `--models-root` whose meta records a passed quality gate."""
+    from circuits_benchmark.training.manifest import manifest_rows
+    from circuits_benchmark.training.store import DEFAULT_RUN
+
+    if args.model != "siit":
+        raise SystemExit("-i passing selects SIIT models by their quality gate: use it with --model siit")
+    cases = [str(r["case"]) for r in manifest_rows(args.models_root, args.run or DEFAULT_RUN) if r["passed"]]
+    if not cases:
+        raise SystemExit(f"-i passing: no stored model under {args.models_root} passes the quality gate")
+    return cases

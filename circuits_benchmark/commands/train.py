@@ -85,7 +85,7 @@ def _train_config(args: argparse.Namespace):
         model_pair=args.model_pair, iit_weight=args.iit_weight, strict_weight=args.strict_weight,
         behavior_weight=args.behavior_weight, strict_sampling=args.strict_sampling, single_loss=args.single_loss,
         strict_weight_twice=args.strict_weight_twice, strict_source_grads=args.strict_source_grads,
-        epochs=args.epochs, lr=args.lr, beta1=args.beta1,
+        iit_sampling=args.iit_sampling, epochs=args.epochs, lr=args.lr, beta1=args.beta1,
         beta2=args.beta2, lr_scheduler=args.lr_scheduler, batch_size=args.batch_size, n_train=args.n_train,
         n_test=args.n_test, clip_grad_norm=args.clip_grad_norm or None, same_size=args.same_size,
         d_model=args.d_model, d_head=args.d_head, d_mlp=args.d_mlp, n_heads=args.n_heads, n_layers=args.n_layers,
@@ -202,8 +202,8 @@ def run_ioi(args: argparse.Namespace) -> int:
     config = IOITrainConfig(
         next_token=args.next_token, include_mlp=args.include_mlp, heads_per_node=args.heads_per_node,
         iit_weight=args.iit_weight, strict_weight=args.strict_weight, behavior_weight=args.behavior_weight,
-        strict_sampling=args.strict_sampling, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-        n_train=args.n_train, n_test=args.n_test, n_layers=args.n_layers, n_heads=args.n_heads,
+        strict_sampling=args.strict_sampling, iit_sampling=args.iit_sampling, epochs=args.epochs, lr=args.lr,
+        batch_size=args.batch_size, n_train=args.n_train, n_test=args.n_test, n_layers=args.n_layers, n_heads=args.n_heads,
         d_model=args.d_model, normalization_type=None if args.no_layernorm else "LN", seed=args.seed,
         early_stop=args.early_stop, max_seconds=args.max_minutes * 60 if args.max_minutes else None,
         device=args.device, cpu_threads=args.threads,
@@ -258,6 +258,9 @@ def _add_loss_args(p: argparse.ArgumentParser, strict_sampling: str, sampling_he
     p.add_argument("-b", "--behavior-weight", type=float, default=1.0, help="behaviour loss weight (default 1)")
     p.add_argument("--strict-sampling", choices=["one", "all", "random-subset", "one+all"], default=strict_sampling,
                    help=f"non-circuit nodes ablated per step by the strict loss (default: {sampling_help})")
+    p.add_argument("--iit-sampling", choices=["uniform", "weakest"], default="uniform",
+                   help="HL node the IIT loss intervenes on per step: uniform (default, InterpBench's) or weakest "
+                   "(half uniform, half in proportion to each node's held-out IIA error of the last epoch)")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:

@@ -57,6 +57,8 @@ class IOIPair:
     rng: Optional[np.random.Generator] = None
     strict_source_grads: bool = False
     """As `training.pair.ModelPair.strict_source_grads`."""
+    hl_node_weights: Optional[np.ndarray] = None
+    """As `training.pair.ModelPair.hl_node_weights`."""
 
     def __post_init__(self) -> None:
         if self.strict_sampling not in STRICT_SAMPLING:
@@ -97,7 +99,7 @@ class IOIPair:
 
     # ------------------------------------------------------------------ losses
     def sample_hl_node(self) -> HLNode:
-        return self.corr.sample_hl_node(self.rng)
+        return self.corr.sample_hl_node(self.rng, self.hl_node_weights)
 
     def sample_strict_groups(self) -> list[list[Component]]:
         return self.corr.sample_strict_groups(self.rng, self.strict_sampling)

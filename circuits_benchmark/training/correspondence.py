@@ -90,9 +90,21 @@ class Correspondence:
         inside = set(self.circuit_components)
         return [c for c in self.all_components if c not in inside]
 
-    def sample_hl_node(self, rng: np.random.Generator) -> HLNode:
-        """One HL node, uniformly: the node the IIT loss intervenes on this step."""
-        return self.hl_nodes[int(rng.integers(len(self.hl_nodes)))]
+    def sample_hl_node(self, rng: np.random.Generator, weights: Optional[np.ndarray] = None) -> HLNode:
+        """The HL node the IIT loss intervenes on this step: uniformly, or with probabilities `weights`."""
+        if weights is None:
+            return self.hl_nodes[int(rng.integers(len(self.hl_nodes)))]
+        return self.hl_nodes[int(rng.choice(len(self.hl_nodes), p=weights))]
+
+    def weakest_node_weights(self, iia: dict[str, float]) -> np.ndarray:
+        """IIT node probabilities for `iit_sampling="weakest"` from each node's held-out IIA (`iia[label]`):
+        half uniform, half in proportion to the node's error rate (uniform when no node errs), so the
+        weakest nodes get most of the extra steps and no node is ever left out."""
+        uniform = np.full(len(self.hl_nodes), 1.0 / len(self.hl_nodes))
+        errors = np.array([max(0.0, 1.0 - iia.get(n.label, 1.0)) for n in self.hl_nodes])
+        if errors.sum() <= 0:
+            return uniform
+        return 0.5 * uniform + 0.5 * errors / errors.sum()
 
     def sample_strict_groups(self, rng: np.random.Generator, sampling: str) -> list[list[Component]]:
         """The groups of non-circuit components the strict loss ablates this step, each group in its own run.

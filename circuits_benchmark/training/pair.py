@@ -181,12 +181,15 @@ class ModelPair:
     as in the iit library): the nodes outside the circuit then learn directly to carry nothing the output needs."""
     undefined_below: float = UNDEFINED_BELOW
     """A categorical HL output whose largest logit is below this is a RASP None (see `defined`)."""
+    hl_node_weights: Optional[np.ndarray] = None
+    """Probabilities of the HL nodes the IIT loss samples (None: uniform; see `TrainConfig.iit_sampling`)."""
 
     def __post_init__(self) -> None:
         if self.strict_sampling not in STRICT_SAMPLING:
             raise ValueError(f"strict sampling must be one of {STRICT_SAMPLING}, not {self.strict_sampling!r}")
         if self.rng is None:
             self.rng = np.random.default_rng(0)
+        self._hl_memo: Optional[tuple[torch.Tensor, int, torch.Tensor]] = None
         for p in self.hl_model.parameters():
             p.requires_grad_(False)
 
@@ -233,8 +236,16 @@ class ModelPair:
     # ------------------------------------------------------------ forward runs
     @torch.no_grad()
     def hl_output(self, base: torch.Tensor) -> torch.Tensor:
+        """HL logits on `base`. The last call's result is reused for the same tensor object (a training
+        step's strict and behaviour losses share their base batch; on wide Tracr models an HL forward
+        costs as much as an LL one)."""
+        memo = self._hl_memo
+        if memo is not None and memo[0] is base and memo[1] == base._version:
+            return memo[2]
         with fast_mode(self.hl_model):
-            return self.hl_model(base, attention_mask=self.mask(base))
+            out = self.hl_model(base, attention_mask=self.mask(base))
+        self._hl_memo = (base, base._version, out)
+        return out
 
     @torch.no_grad()
     def hl_intervened(self, base: torch.Tensor, source: torch.Tensor, node: HLNode,
@@ -264,7 +275,7 @@ class ModelPair:
 
     # ------------------------------------------------------------------ losses
     def sample_hl_node(self) -> HLNode:
-        return self.corr.sample_hl_node(self.rng)
+        return self.corr.sample_hl_node(self.rng, self.hl_node_weights)
 
     def sample_strict_groups(self) -> list[list[Component]]:
         return self.corr.sample_strict_groups(self.rng, self.strict_sampling)

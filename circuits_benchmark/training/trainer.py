@@ -16,6 +16,8 @@ them (`strict_sampling="one+all"`; InterpBench's is "one"). And the strict loss 
 the source run of the ablated nodes (`strict_source_grads`; InterpBench detaches it): with a detached
 source an outside node's own weights get no gradient from the strict loss, so a model that computes the
 output in an outside MLP is never told to stop (EXPERIMENTS.md §3: 3 of 5 failing cases passed with it).
+`iit_sampling="weakest"` (not the default) draws the IIT loss's HL node half uniformly, half in proportion
+to each node's held-out IIA error of the last epoch.
 
 `fit` is the one training loop: `train` (Tracr cases) and `ioi.train_ioi` only build a pair and data and call it.
 """
@@ -43,6 +45,7 @@ from circuits_benchmark.training.store import DEFAULT_ROOT, save_ll_model
 from circuits_benchmark.utils.device import resolve_device
 
 MODEL_PAIRS = ("strict", "iit", "behavior")
+IIT_SAMPLING = ("uniform", "weakest")
 LR_SCHEDULERS = ("", "plateau", "linear")
 
 
@@ -62,6 +65,7 @@ class TrainConfig:
     single_loss: bool = False
     strict_weight_twice: bool = False
     strict_source_grads: bool = True
+    iit_sampling: str = "uniform"
     epochs: int = 500
     lr: float = 1e-3
     beta1: float = 0.9
@@ -94,6 +98,8 @@ class TrainConfig:
             raise ValueError(f"--model-pair must be one of {MODEL_PAIRS}, not {self.model_pair!r}")
         if self.strict_sampling not in STRICT_SAMPLING:
             raise ValueError(f"strict sampling must be one of {STRICT_SAMPLING}, not {self.strict_sampling!r}")
+        if self.iit_sampling not in IIT_SAMPLING:
+            raise ValueError(f"iit sampling must be one of {IIT_SAMPLING}, not {self.iit_sampling!r}")
         if self.lr_scheduler not in LR_SCHEDULERS:
             raise ValueError(f"lr scheduler must be one of {LR_SCHEDULERS} ('' = none), not {self.lr_scheduler!r}")
         if self.wandb_mode not in ("offline", "disabled"):
@@ -142,6 +148,7 @@ class TrainablePair(Protocol):
 
     ll_model: HookedTransformer
     corr: Correspondence
+    hl_node_weights: Optional[np.ndarray]
 
     def iit_loss(self, base: Any, source: Any) -> torch.Tensor: ...
 
@@ -379,6 +386,9 @@ def fit(
             if best_score is None or score > best_score:
                 best_score, result.best_epoch = score, epoch + 1
                 best_state = {k: v.detach().clone() for k, v in ll.state_dict().items()}
+            if config.iit_sampling == "weakest":
+                pair.hl_node_weights = pair.corr.weakest_node_weights(
+                    {k[len("iia/"):]: v for k, v in metrics.items() if k.startswith("iia/")})
             if on_epoch is not None:
                 on_epoch(epoch + 1, metrics)
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -482,9 +492,29 @@ def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAUL
     result = train(case_id, config, ll_model=start_from, progress=progress)
     result.earlier = earlier
     gate = quality_gate(result)
+    summary = {"skipped": False, "epochs": result.epochs_run, "seconds": round(result.seconds, 1),
+               "stop_reason": result.stop_reason, "gate": gate}
+    if stored is not None and gate_score(gate) <= gate_score(stored.meta.get("gate") or {}):
+        # A chunk that ends worse than the model it continued must not replace it: keep the stored
+        # weights and gate, and record the chunk's epochs and seconds in its meta.
+        from circuits_benchmark.training.store import write_meta
+
+        kept = (f"{result.stop_reason}, at gate minimum {gate_score(gate)[0]:.4f}, no better than the stored "
+                f"model's {gate_score(stored.meta['gate'])[0]:.4f}: stored model kept")
+        write_meta(case_id, run, root, {**stored.meta, "epochs_run": earlier["epochs"] + result.epochs_run,
+                                        "seconds": round(earlier["seconds"] + result.seconds, 2),
+                                        "chunks": earlier["chunks"] + 1,
+                                        "stop_reason": f"chunk {earlier['chunks'] + 1} ended by {kept}"})
+        return {**summary, "kept_stored": True, "gate": stored.meta["gate"], "stop_reason": kept}
     save_result(result, root, run, gate=gate)
-    return {"skipped": False, "epochs": result.epochs_run, "seconds": round(result.seconds, 1),
-            "stop_reason": result.stop_reason, "gate": gate}
+    return summary
+
+
+def gate_score(gate: dict[str, Any]) -> tuple[float, float, float]:
+    """How good a gate result is: its lowest gated metric, then their mean, then circuit sufficiency
+    (all 0 for a missing gate)."""
+    gated = [float(gate.get(k, 0.0)) for k in ("iia", "strict_accuracy", "accuracy")]
+    return min(gated), float(np.mean(gated)), float(gate.get("circuit_accuracy", 0.0))
 
 
 def earlier_chunks(meta: dict[str, Any]) -> dict[str, Any]:

@@ -171,3 +171,23 @@ def test_bench_runs_each_method_at_each_level_it_has(tmp_path):
     assert not report.failures and not report.errors
     assert sorted((r["method"], r["level"]) for r in report.auroc_rows) == [
         ("exact", "edge"), ("exact", "node"), ("ugs", "edge")]  # ugs has no node level
+
+
+def test_bench_passing_selects_the_models_that_pass_the_gate(tmp_path, capsys):
+    import argparse
+
+    from circuits_benchmark.commands.bench import passing_cases
+
+    store = tmp_path / "models"
+    assert main(["train", "iit", "-i", "3,13", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--device", "cpu",
+                 "--output-dir", str(store), "--no-progress"]) == 0
+    args = argparse.Namespace(model="siit", models_root=str(store), run=None)
+    with pytest.raises(SystemExit, match="no stored model"):
+        passing_cases(args)  # one tiny epoch passes nothing
+    meta_path = store / "13" / "meta_510.json"
+    meta = json.loads(meta_path.read_text())
+    meta["gate"]["passed"] = True
+    meta_path.write_text(json.dumps(meta))
+    assert passing_cases(args) == ["13"]
+    with pytest.raises(SystemExit, match="with --model siit"):
+        passing_cases(argparse.Namespace(model="tracr", models_root=str(store), run=None))

@@ -201,3 +201,16 @@ def test_defined_positions_are_where_the_program_has_a_value(case_id):
             expected[row, i + 1] = value is not None  # position 0 is BOS
     assert torch.equal(counted, expected)
     assert counted.any()
+
+
+def test_hl_output_reuses_only_the_same_unchanged_batch(case3, data3):
+    pair = _random_pair(case3)
+    base = data3[0][:16]
+    first = pair.hl_output(base)
+    assert pair.hl_output(base) is first  # the same batch object: the strict and behaviour losses share it
+    copy_ = base.clone()
+    again = pair.hl_output(copy_)
+    assert again is not first and torch.equal(again, first)
+    copy_[:, 1:] = data3[0][16:32, 1:]  # changed in place: computed afresh
+    changed = pair.hl_output(copy_)
+    assert torch.equal(changed, pair.hl_model(data3[0][16:32], attention_mask=pair.mask(data3[0][16:32])))

@@ -86,6 +86,23 @@ def test_retry_failed_continues_from_the_stored_weights(tmp_path, capsys):
     assert "FAILS the gate" in capsys.readouterr().out
 
 
+def test_a_retry_chunk_that_ends_worse_keeps_the_stored_model(tmp_path, capsys):
+    args = ["train", "iit", "-i", "13", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--device", "cpu",
+            "--output-dir", str(tmp_path), "--no-progress"]
+    assert _main(args) == 0
+    meta_path, weights = tmp_path / "13" / "meta_510.json", tmp_path / "13" / "ll_model_510.pth"
+    meta = json.loads(meta_path.read_text())
+    # pretend the stored weights were nearly passing: one tiny chunk cannot beat that
+    meta["gate"].update(iia=0.989, strict_accuracy=0.989, accuracy=0.989, passed=False)
+    meta_path.write_text(json.dumps(meta))
+    before = weights.read_bytes()
+    assert _main(args + ["--retry-failed"]) == 0
+    after = json.loads(meta_path.read_text())
+    assert weights.read_bytes() == before and after["gate"] == meta["gate"]
+    assert after["chunks"] == 2 and after["epochs_run"] == 2 and "stored model kept" in after["stop_reason"]
+    assert "stored model kept" in capsys.readouterr().out
+
+
 def test_fast_mode_softmax_equals_torch_and_is_restored(case3):
     import torch.nn.functional as F
     from transformer_lens.components import abstract_attention
@@ -136,3 +153,25 @@ def test_a_failing_model_is_listed_with_where_it_falls_short(tmp_path):
     meta_path.write_text(json.dumps({**meta, "gate": {**old, "accuracy": old["accuracy"] - 0.5}}))
     with pytest.raises(ValueError, match="differs from the stored"):
         regate_stored("13", "510", tmp_path)
+
+
+def test_weakest_iit_sampling_favours_the_nodes_with_the_lowest_iia(case3):
+    import numpy as np
+
+    from circuits_benchmark.training.trainer import build_pair
+
+    with pytest.raises(ValueError, match="iit sampling"):
+        TrainConfig(iit_sampling="worst")
+    corr = build_pair(case3, _quick(), torch.device("cpu")).corr
+    a, b = corr.labels
+    weights = corr.weakest_node_weights({a: 0.90, b: 1.0})
+    assert weights.sum() == pytest.approx(1.0) and weights[0] == pytest.approx(0.75) and weights[1] == pytest.approx(0.25)
+    assert np.allclose(corr.weakest_node_weights({a: 1.0, b: 1.0}), 0.5)  # nothing to favour: uniform
+    rng = np.random.default_rng(0)
+    drawn = [corr.sample_hl_node(rng, weights).label for _ in range(2000)]
+    assert 0.70 < drawn.count(a) / len(drawn) < 0.80
+    # training with it sets the weights from each epoch's held-out IIA
+    result = train("3", _quick(epochs=2, iit_sampling="weakest"), compiled=case3, progress=False)
+    last = result.history[-1]
+    expected = corr.weakest_node_weights({k[4:]: v for k, v in last.items() if k.startswith("iia/")})
+    assert np.allclose(result.pair.hl_node_weights, expected)
