@@ -72,3 +72,23 @@ def test_tables_name_the_winner():
     assert text.count("| good |\n") == 2  # the winner column of both of its pairs
     matrix = wins_matrix(comparisons)
     assert "| good |  | > | > |" in matrix and "| third | < |  | = |" in matrix
+
+
+def test_holm_adjustment_and_winners_use_it():
+    from circuits_benchmark.evaluation.statistics import holm_adjust
+
+    # sorted 0.01, 0.02, 0.04 of 3 tests: 0.03, max(0.03, 0.04), max(0.04, 0.04); None is no test
+    assert holm_adjust([0.04, None, 0.01, 0.02]) == [pytest.approx(0.04), None, pytest.approx(0.03), pytest.approx(0.04)]
+    assert holm_adjust([0.3, 0.9]) == [pytest.approx(0.6), pytest.approx(0.9)]
+    # one clear difference among many pairs: p = 2/1024 alone wins; adjusted over 3 pairs it still does
+    good = [0.9 + 0.005 * i for i in range(10)]
+    weak = [0.6 + 0.01 * i for i in range(10)]
+    scores = {**_scores(good, weak), **{("noise", str(i)): v for i, v in enumerate(weak[::-1])}}
+    comparisons = {(c.a, c.b): c for c in compare_methods(scores)}
+    c = comparisons[("good", "weak")]
+    assert c.p_value == pytest.approx(2 / 1024) and c.p_holm == pytest.approx(3 * 2 / 1024) and c.winner == "good"
+    # a p just under 0.05 that Holm lifts above it has no winner
+    from circuits_benchmark.evaluation.statistics import Comparison
+
+    assert Comparison("a", "b", 10, 0.1, 0.04, 0.7, p_holm=0.08).winner is None
+    assert Comparison("a", "b", 10, 0.1, 0.04, 0.7).winner == "a"
