@@ -132,7 +132,7 @@ class BenchReport:
         for metric, higher_is_better in COMPARED_METRICS:
             _, _, values = results_table(rows, metric)
             if values:
-                out.append((metric, values, summarize_methods(values), compare_methods(values, higher_is_better)))
+                out.append((metric, values, summarize_methods(values, higher_is_better), compare_methods(values, higher_is_better)))
         return out
 
 

@@ -60,7 +60,9 @@ class MethodSummary:
     median: float
     minimum: float
     share_at_least: float
-    """Share of cases scoring at least `SATURATED` (how often the method is perfect or nearly)."""
+    """Share of saturated cases (how often the method is perfect or nearly): scoring at least `SATURATED`,
+    or for a lower-is-better metric at most 1 - `SATURATED`."""
+    higher_is_better: bool = True
 
 
 SATURATED = 0.98
@@ -103,14 +105,16 @@ def _by_method(scores: Scores) -> dict[str, dict[str, float]]:
     return out
 
 
-def summarize_methods(scores: Scores) -> list[MethodSummary]:
+def summarize_methods(scores: Scores, higher_is_better: bool = True) -> list[MethodSummary]:
     """Mean, median, minimum and the share of saturated cases per method, best mean first."""
     rows = []
     for method, per_case in _by_method(scores).items():
         values = np.array(list(per_case.values()))
+        saturated = values >= SATURATED if higher_is_better else values <= 1.0 - SATURATED
         rows.append(MethodSummary(method, len(values), float(values.mean()), float(np.median(values)),
-                                  float(values.min()), float((values >= SATURATED).mean())))
-    return sorted(rows, key=lambda r: (-r.mean, r.method))
+                                  float(values.min()), float(saturated.mean()), higher_is_better))
+    sign = -1.0 if higher_is_better else 1.0
+    return sorted(rows, key=lambda r: (sign * r.mean, r.method))
 
 
 def holm_adjust(p_values: Sequence[Optional[float]]) -> list[Optional[float]]:
@@ -151,7 +155,8 @@ def comparison_rows(comparisons: Sequence[Comparison], metric: str) -> list[dict
 
 def format_summary(summaries: Sequence[MethodSummary], metric: str) -> str:
     """Markdown table: the per-method summary."""
-    lines = [f"| method | cases | mean {metric} | median | min | share >= {SATURATED} |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    bound = f">= {SATURATED}" if not summaries or summaries[0].higher_is_better else f"<= {1.0 - SATURATED:.2f}"
+    lines = [f"| method | cases | mean {metric} | median | min | share {bound} |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
     lines += [f"| {s.method} | {s.n_cases} | {s.mean:.3f} | {s.median:.3f} | {s.minimum:.3f} | {s.share_at_least:.0%} |"
               for s in summaries]
     return "\n".join(lines)

@@ -92,3 +92,14 @@ def test_holm_adjustment_and_winners_use_it():
 
     assert Comparison("a", "b", 10, 0.1, 0.04, 0.7, p_holm=0.08).winner is None
     assert Comparison("a", "b", 10, 0.1, 0.04, 0.7).winner == "a"
+
+
+def test_lower_is_better_summaries_rank_low_first_and_count_low_as_saturated():
+    scores = _scores([0.01, 0.015, 0.3], [0.2, 0.25, 0.3])
+    best, worst = summarize_methods(scores, higher_is_better=False)
+    assert (best.method, worst.method) == ("good", "weak")
+    assert best.share_at_least == pytest.approx(2 / 3) and worst.share_at_least == 0.0
+    from circuits_benchmark.evaluation.statistics import format_summary
+
+    assert "share <= 0.02" in format_summary([best, worst], "cmd")
+    assert "share >= 0.98" in format_summary(summarize_methods(scores), "auroc")
