@@ -41,11 +41,7 @@ def main() -> int:
         ll = pair.ll_intervened(base, source, node.components)
         hl_base = pair.hl_output(base)
     compared = pair.defined(hl, pair.positions(base))
-    if pair.categorical:
-        correct, changed = ll.argmax(-1) == hl.argmax(-1), hl.argmax(-1) != hl_base.argmax(-1)
-    else:
-        correct = (ll[..., 0] - hl[..., 0]).abs() < pair.atol
-        changed = (hl[..., 0] - hl_base[..., 0]).abs() >= pair.atol
+    correct, changed = pair.matches(ll, hl), ~pair.matches(hl, hl_base)
     print(f"case {args.case}, node {args.node} at {[c.name for c in node.components]}, {args.n} pairs")
     print("| position | pairs | IIA | share changed | IIA where changed |")
     print("|---:|---:|---:|---:|---:|")

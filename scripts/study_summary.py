@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections import Counter
 from pathlib import Path
 
+from circuits_benchmark.evaluation.results import results_table
 from circuits_benchmark.training.store import DEFAULT_ROOT, read_meta
 
 FAMILIES = {"eap": "EAP family", "eap-ig-inputs": "EAP family", "eap-ig-activations": "EAP family",
@@ -32,10 +33,10 @@ def _variant(row: dict) -> str:
 
 
 def _by_variant(rows: list[dict], field: str) -> dict[str, dict[str, float]]:
+    """method / level -> case -> value (`results_table`'s cells; rows of one model and ablation)."""
     out: dict[str, dict[str, float]] = defaultdict(dict)
-    for r in rows:
-        if r.get(field) is not None:
-            out[_variant(r)][r["case"]] = r[field]
+    for (variant, case), value in results_table(rows, field)[2].items():
+        out[variant.replace("/", " / ")][case] = value
     return out
 
 

@@ -226,12 +226,15 @@ class ModelPair:
             return F.cross_entropy(ll_logits[positions], target)
         return F.mse_loss(ll_logits[..., 0][positions], target)
 
+    def matches(self, ll_logits: torch.Tensor, hl_logits: torch.Tensor) -> torch.Tensor:
+        """Boolean [batch, pos] at every position: same argmax (categorical) or within `atol` (numerical)."""
+        if self.categorical:
+            return ll_logits.argmax(-1) == hl_logits.argmax(-1)
+        return (ll_logits[..., 0] - hl_logits[..., 0]).abs() < self.atol
+
     def correct(self, ll_logits: torch.Tensor, hl_logits: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Boolean per compared position: the LL output matches the HL output."""
-        positions = self.defined(hl_logits, positions)
-        if self.categorical:
-            return (ll_logits.argmax(-1) == hl_logits.argmax(-1))[positions]
-        return ((ll_logits[..., 0] - hl_logits[..., 0]).abs() < self.atol)[positions]
+        return self.matches(ll_logits, hl_logits)[self.defined(hl_logits, positions)]
 
     # ------------------------------------------------------------ forward runs
     @torch.no_grad()

@@ -241,10 +241,14 @@ def _stop(metrics: dict[str, float], config: TrainConfig) -> bool:
     return all(v >= config.early_stop_threshold - 1e-9 for v in _gated(metrics, config))
 
 
-def _score(metrics: dict[str, float], config: TrainConfig) -> tuple[float, float]:
-    """How good an epoch is: its lowest gated metric, then their mean, then circuit sufficiency."""
-    gated = _gated(metrics, config)
-    return (min(gated), float(np.mean(gated)), metrics.get("circuit_accuracy", 0.0))
+def _ranking(gated: list[float], sufficiency: float) -> tuple[float, float, float]:
+    """How good a model is: its lowest gated metric, then their mean, then circuit sufficiency."""
+    return min(gated), float(np.mean(gated)), float(sufficiency)
+
+
+def _score(metrics: dict[str, float], config: TrainConfig) -> tuple[float, float, float]:
+    """How good an epoch is (`_ranking` of the metrics of the losses in use)."""
+    return _ranking(_gated(metrics, config), metrics.get("circuit_accuracy", 0.0))
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
@@ -494,27 +498,33 @@ def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAUL
     gate = quality_gate(result)
     summary = {"skipped": False, "epochs": result.epochs_run, "seconds": round(result.seconds, 1),
                "stop_reason": result.stop_reason, "gate": gate}
-    if stored is not None and gate_score(gate) <= gate_score(stored.meta.get("gate") or {}):
+    stored_gate = (stored.meta.get("gate") or {}) if stored is not None else {}
+    if stored is not None and gate_score(gate) <= gate_score(stored_gate):
         # A chunk that ends worse than the model it continued must not replace it: keep the stored
         # weights and gate, and record the chunk's epochs and seconds in its meta.
         from circuits_benchmark.training.store import write_meta
 
+        totals = chunk_totals(result)
         kept = (f"{result.stop_reason}, at gate minimum {gate_score(gate)[0]:.4f}, no better than the stored "
-                f"model's {gate_score(stored.meta['gate'])[0]:.4f}: stored model kept")
-        write_meta(case_id, run, root, {**stored.meta, "epochs_run": earlier["epochs"] + result.epochs_run,
-                                        "seconds": round(earlier["seconds"] + result.seconds, 2),
-                                        "chunks": earlier["chunks"] + 1,
-                                        "stop_reason": f"chunk {earlier['chunks'] + 1} ended by {kept}"})
-        return {**summary, "kept_stored": True, "gate": stored.meta["gate"], "stop_reason": kept}
+                f"model's {gate_score(stored_gate)[0]:.4f}: stored model kept")
+        write_meta(case_id, run, root, {**stored.meta, **totals,
+                                        "stop_reason": f"chunk {totals['chunks']} ended by {kept}"})
+        return {**summary, "kept_stored": True, "gate": stored_gate, "stop_reason": kept}
     save_result(result, root, run, gate=gate)
     return summary
 
 
 def gate_score(gate: dict[str, Any]) -> tuple[float, float, float]:
-    """How good a gate result is: its lowest gated metric, then their mean, then circuit sufficiency
-    (all 0 for a missing gate)."""
-    gated = [float(gate.get(k, 0.0)) for k in ("iia", "strict_accuracy", "accuracy")]
-    return min(gated), float(np.mean(gated)), float(gate.get("circuit_accuracy", 0.0))
+    """How good a gate result is (`_ranking` of IIA, strict accuracy and accuracy; all 0 for a missing gate)."""
+    return _ranking([float(gate.get(k, 0.0)) for k in ("iia", "strict_accuracy", "accuracy")],
+                    gate.get("circuit_accuracy", 0.0))
+
+
+def chunk_totals(result: TrainResult) -> dict[str, Any]:
+    """Epochs, seconds and chunks of a model's whole training: this run plus the chunks it continued."""
+    return {"epochs_run": result.epochs_run + int(result.earlier.get("epochs", 0)),
+            "seconds": round(result.seconds + result.earlier.get("seconds", 0.0), 2),
+            "chunks": int(result.earlier.get("chunks", 0)) + 1}
 
 
 def earlier_chunks(meta: dict[str, Any]) -> dict[str, Any]:
@@ -532,10 +542,8 @@ def result_meta(result: TrainResult, run: Optional[str] = None) -> dict[str, Any
         "ll_shape": {"n_layers": cfg.n_layers, "n_heads": cfg.n_heads, "d_model": cfg.d_model,
                      "d_head": cfg.d_head, "d_mlp": cfg.d_mlp},
         "n_params": sum(p.numel() for p in result.ll_model.parameters()),
-        "epochs_run": result.epochs_run + int(result.earlier.get("epochs", 0)),
+        **chunk_totals(result),
         "best_epoch": result.best_epoch + int(result.earlier.get("epochs", 0)),
-        "seconds": round(result.seconds + result.earlier.get("seconds", 0.0), 2),
-        "chunks": int(result.earlier.get("chunks", 0)) + 1,
         "stopped_early": result.stopped_early,
         "stop_reason": result.stop_reason,
         "final_metrics": {k: v for k, v in result.final_metrics.items() if "/" not in k},
