@@ -24,6 +24,7 @@ class TrainJob:
     run: Optional[str] = None
     config: dict = field(default_factory=dict)
     retry_failed: bool = False
+    restart: bool = False
 
     @property
     def label(self) -> str:
@@ -79,7 +80,7 @@ def _train(job: TrainJob) -> tuple[bool, dict]:
 
     config = TrainConfig(**job.config)
     outcome = train_and_store(job.case_id, config, job.models_root, job.run, progress=False,
-                              retry_failed=job.retry_failed)
+                              retry_failed=job.retry_failed, restart=job.restart)
     return outcome.pop("skipped"), outcome
 
 

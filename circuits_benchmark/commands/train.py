@@ -68,6 +68,9 @@ def _add_iit_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=positive_int, default=1, help="cases trained in parallel by a process pool (default 1)")
     p.add_argument("--retry-failed", action="store_true",
                    help="train again the stored models that fail the quality gate (default: every stored model is kept)")
+    p.add_argument("--restart-failed", action="store_true",
+                   help="as --retry-failed, but from a fresh initialisation instead of the stored weights (for a new "
+                   "recipe); the new model replaces the stored one only if it does better on the gate")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="train on Ray (a local instance, or the cluster at ADDRESS)")
     p.add_argument("--wandb", action="store_true", help="log to wandb in offline mode (never online)")
@@ -85,7 +88,7 @@ def _train_config(args: argparse.Namespace):
         model_pair=args.model_pair, iit_weight=args.iit_weight, strict_weight=args.strict_weight,
         behavior_weight=args.behavior_weight, strict_sampling=args.strict_sampling, single_loss=args.single_loss,
         strict_weight_twice=args.strict_weight_twice, strict_source_grads=args.strict_source_grads,
-        iit_sampling=args.iit_sampling, epochs=args.epochs, lr=args.lr, beta1=args.beta1,
+        iit_source_grads=args.iit_source_grads, iit_sampling=args.iit_sampling, epochs=args.epochs, lr=args.lr, beta1=args.beta1,
         beta2=args.beta2, lr_scheduler=args.lr_scheduler, batch_size=args.batch_size, n_train=args.n_train,
         n_test=args.n_test, clip_grad_norm=args.clip_grad_norm or None, same_size=args.same_size,
         d_model=args.d_model, d_head=args.d_head, d_mlp=args.d_mlp, n_heads=args.n_heads, n_layers=args.n_layers,
@@ -126,13 +129,14 @@ def run_iit(args: argparse.Namespace) -> int:
                                                           for c in args.case.split(",") if c.strip()]
     if len(ids) == 1 and args.workers <= 1 and args.ray is None:
         print(_describe(ids[0], run, train_and_store(ids[0], config, args.output_dir, run,
-                                                     progress=not args.no_progress, retry_failed=args.retry_failed)))
+                                                     progress=not args.no_progress, retry_failed=args.retry_failed,
+                                                     restart=args.restart_failed)))
         _write_manifest(args.output_dir, run)
         return 0
     from circuits_benchmark.bench.executors import run_jobs
     from circuits_benchmark.bench.jobs import TrainJob
 
-    jobs = [TrainJob(c, args.output_dir, run, asdict(config), args.retry_failed) for c in ids]
+    jobs = [TrainJob(c, args.output_dir, run, asdict(config), args.retry_failed, args.restart_failed) for c in ids]
     failed = []
 
     def report(outcome) -> None:
@@ -202,7 +206,8 @@ def run_ioi(args: argparse.Namespace) -> int:
     config = IOITrainConfig(
         next_token=args.next_token, include_mlp=args.include_mlp, heads_per_node=args.heads_per_node,
         iit_weight=args.iit_weight, strict_weight=args.strict_weight, behavior_weight=args.behavior_weight,
-        strict_sampling=args.strict_sampling, iit_sampling=args.iit_sampling, epochs=args.epochs, lr=args.lr,
+        strict_sampling=args.strict_sampling, iit_sampling=args.iit_sampling, iit_source_grads=args.iit_source_grads,
+        epochs=args.epochs, lr=args.lr,
         batch_size=args.batch_size, n_train=args.n_train, n_test=args.n_test, n_layers=args.n_layers, n_heads=args.n_heads,
         d_model=args.d_model, normalization_type=None if args.no_layernorm else "LN", seed=args.seed,
         early_stop=args.early_stop, max_seconds=args.max_minutes * 60 if args.max_minutes else None,
@@ -261,6 +266,10 @@ def _add_loss_args(p: argparse.ArgumentParser, strict_sampling: str, sampling_he
     p.add_argument("--iit-sampling", choices=["uniform", "weakest"], default="uniform",
                    help="HL node the IIT loss intervenes on per step: uniform (default, InterpBench's) or weakest "
                    "(half uniform, half in proportion to each node's held-out IIA error of the last epoch)")
+    p.add_argument("--iit-source-grads", action=argparse.BooleanOptionalAction, default=False,
+                   help="the IIT loss also back-propagates through the source run of the intervened node, so the "
+                   "node's own weights learn from it (default off, as InterpBench; helps nodes the data holds "
+                   "constant, e.g. length)")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:

@@ -22,7 +22,9 @@ from circuits_benchmark.ioi.data import IOIBatch
 from circuits_benchmark.ioi.hl_model import IOIHighLevel
 from circuits_benchmark.tracr_compat.alignment import Component
 from circuits_benchmark.training.correspondence import Correspondence, HLNode, group_by_hook
-from circuits_benchmark.training.pair import STRICT_SAMPLING, fast_mode, run_patched, source_cache, strict_source_cache
+from circuits_benchmark.training.pair import (
+    STRICT_SAMPLING, fast_mode, iit_source_cache, run_patched, source_cache, strict_source_cache,
+)
 
 __all__ = ["IOIPair", "fast_mode", "run_patched", "at_answer", "defined"]
 
@@ -57,6 +59,8 @@ class IOIPair:
     rng: Optional[np.random.Generator] = None
     strict_source_grads: bool = False
     """As `training.pair.ModelPair.strict_source_grads`."""
+    iit_source_grads: bool = False
+    """As `training.pair.ModelPair.iit_source_grads`."""
     hl_node_weights: Optional[np.ndarray] = None
     """As `training.pair.ModelPair.hl_node_weights`."""
 
@@ -106,7 +110,9 @@ class IOIPair:
 
     def iit_loss(self, base: IOIBatch, source: IOIBatch, node: Optional[HLNode] = None) -> torch.Tensor:
         node = node or self.sample_hl_node()
-        return self.answer_loss(self.ll_intervened(base, source, node.components), self.hl_intervened(base, source, node))
+        cache = iit_source_cache(self.ll_model, source.tokens, node, grad=self.iit_source_grads)
+        return self.answer_loss(self.ll_intervened(base, source, node.components, cache),
+                                self.hl_intervened(base, source, node))
 
     def strict_loss(self, base: IOIBatch, source: IOIBatch, nodes: Optional[Sequence[Component]] = None) -> torch.Tensor:
         groups = self.sample_strict_groups() if nodes is None else [list(nodes)]

@@ -90,7 +90,8 @@ def build_ioi_pair(config: IOITrainConfig, device: torch.device | str = "cpu",
         ll_model = build_ll_model(make_ioi_ll_config(config, device=device), device)
     corr = ioi_correspondence(ll_model.cfg.n_layers, ll_model.cfg.n_heads, config.heads_per_node, config.include_mlp)
     return IOIPair(IOIHighLevel(), ll_model, corr, config.next_token, config.strict_sampling,
-                   np.random.default_rng(config.seed), config.strict_source_grads)
+                   np.random.default_rng(config.seed), config.strict_source_grads,
+                   iit_source_grads=config.iit_source_grads)
 
 
 def train_ioi(

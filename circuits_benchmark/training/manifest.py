@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+import statistics
 from pathlib import Path
 from typing import Any, Optional
 
@@ -21,7 +22,7 @@ from circuits_benchmark.utils.ordering import case_sort_key
 
 COLUMNS = ("case", "run", "n_layers", "n_heads", "d_model", "d_head", "d_mlp", "n_params", "epochs", "best_epoch",
            "seconds", "stop_reason", "iia", "strict_accuracy", "accuracy", "circuit_accuracy", "passed", "sufficient",
-           "shortfall")
+           "shortfall", "discarded_seconds")
 
 
 def shortfall(gate: dict[str, Any], threshold: float = 0.99) -> str:
@@ -65,7 +66,7 @@ def manifest_rows(root: Path | str = DEFAULT_ROOT, run: str = DEFAULT_RUN) -> li
             "seconds": meta.get("seconds"), "stop_reason": meta.get("stop_reason", ""),
             **{k: gate.get(k) for k in ("iia", "strict_accuracy", "accuracy", "circuit_accuracy", "passed",
                                         "sufficient")},
-            "shortfall": shortfall(gate),
+            "shortfall": shortfall(gate), "discarded_seconds": meta.get("discarded_seconds", 0.0),
         })
     return sorted(rows, key=lambda r: case_sort_key(r["case"]))
 
@@ -79,6 +80,22 @@ def _pct(value: Optional[float]) -> str:
     return "" if value is None else f"{100 * value:.1f}"
 
 
+def training_time(rows: list[dict[str, Any]]) -> str:
+    """One line on the time the stored models took to train (every chunk of each, one CPU thread each)."""
+    seconds = sorted(float(r["seconds"]) for r in rows)
+    if not seconds:
+        return "No model is stored."
+    passed = [float(r["seconds"]) for r in rows if r["passed"]]
+    line = (f"Training time, all chunks of each model on one CPU thread: {sum(seconds) / 3600:.1f} h in all, "
+            f"median {statistics.median(seconds):.0f} s per model")
+    if passed:
+        line += f" ({statistics.median(passed):.0f} s for the models that pass)"
+    discarded = sum(float(r.get("discarded_seconds") or 0.0) for r in rows)
+    if discarded:
+        line += f"; plus {discarded / 3600:.1f} h of runs that restarts replaced"
+    return line + "."
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The manifest as a markdown table with a summary line."""
     passed = [r for r in rows if r["passed"]]
@@ -87,6 +104,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         f"{len(rows)} models; {len(passed)} pass the gate (IIA, strict accuracy and accuracy >= 99% on 1,000 "
         f"fresh pairs); {len(sufficient)} of those also keep >= 95% accuracy with every node outside the "
         "circuit resample-ablated at once (`outside ablated`).",
+        "",
+        training_time(rows),
         "",
         "| case | layers x heads | d_model | params | epochs | seconds | ended by | IIA % | strict % | accuracy % "
         "| outside ablated % | gate | >= 95% | short of the gate |",

@@ -3,7 +3,8 @@
 Interventions use TransformerLens hooks. Intervening on a set of components replaces their
 outputs (a head's `blocks.L.attn.hook_z[:, :, h]`, the same as its `hook_result`; `blocks.L.hook_mlp_out`)
 in a run on the base input with their values from a run on the source input (resample ablation / interchange). Values
-from the source run are detached: gradients flow only through the base run, as in the iit library.
+from the source run are detached by default: gradients flow only through the base run, as in the iit
+library (`strict_source_grads` and `iit_source_grads` let them flow through the source run too).
 
 Outputs are compared at every real position after BOS where the HL output is defined (BOS, padding
 and categorical positions whose RASP value is None are ignored): cross-entropy
@@ -133,6 +134,13 @@ def strict_source_cache(model: HookedTransformer, tokens: torch.Tensor, groups: 
     return source_cache(model, tokens, ablated, mask, grad=grad) if ablated else {}
 
 
+def iit_source_cache(model: HookedTransformer, tokens: torch.Tensor, node: HLNode,
+                     mask: Optional[torch.Tensor] = None, grad: bool = False) -> Optional[dict[str, torch.Tensor]]:
+    """The source run the IIT loss patches `node` from: differentiable with `grad`, else None (the
+    intervention then caches it detached itself)."""
+    return source_cache(model, tokens, list(node.components), mask, grad=True) if grad else None
+
+
 def run_patched(
     model: HookedTransformer,
     base: torch.Tensor,
@@ -179,6 +187,9 @@ class ModelPair:
     strict_source_grads: bool = False
     """The strict loss also back-propagates through the source run of the ablated nodes (default: detached,
     as in the iit library): the nodes outside the circuit then learn directly to carry nothing the output needs."""
+    iit_source_grads: bool = False
+    """The IIT loss also back-propagates through the source run of the intervened node (default: detached, as
+    in the iit library): the node's own weights then learn from its interventions, not only the layers after it."""
     undefined_below: float = UNDEFINED_BELOW
     """A categorical HL output whose largest logit is below this is a RASP None (see `defined`)."""
     hl_node_weights: Optional[np.ndarray] = None
@@ -287,7 +298,8 @@ class ModelPair:
         """Interchange-intervention loss on one HL node (random if not given)."""
         node = node or self.sample_hl_node()
         hl = self.hl_intervened(base, source, node)
-        ll = self.ll_intervened(base, source, node.components)
+        cache = iit_source_cache(self.ll_model, source, node, self.mask(source), self.iit_source_grads)
+        ll = self.ll_intervened(base, source, node.components, cache)
         return self.loss(ll, hl, self.positions(base))
 
     def strict_loss(

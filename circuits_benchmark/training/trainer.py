@@ -16,6 +16,9 @@ them (`strict_sampling="one+all"`; InterpBench's is "one"). And the strict loss 
 the source run of the ablated nodes (`strict_source_grads`; InterpBench detaches it): with a detached
 source an outside node's own weights get no gradient from the strict loss, so a model that computes the
 output in an outside MLP is never told to stop (EXPERIMENTS.md §3: 3 of 5 failing cases passed with it).
+`iit_source_grads` (not the default) does the same for the IIT loss: the intervened node's own
+weights learn from it, which a node the data holds constant (e.g. `length` on full-length inputs)
+needs, since only an input-independent output passes its interventions (EXPERIMENTS.md §3).
 `iit_sampling="weakest"` (not the default) draws the IIT loss's HL node half uniformly, half in proportion
 to each node's held-out IIA error of the last epoch.
 
@@ -65,6 +68,7 @@ class TrainConfig:
     single_loss: bool = False
     strict_weight_twice: bool = False
     strict_source_grads: bool = True
+    iit_source_grads: bool = False
     iit_sampling: str = "uniform"
     epochs: int = 500
     lr: float = 1e-3
@@ -220,7 +224,8 @@ def build_pair(
     return ModelPair(
         compiled.model, ll_model, compiled.encoding, corr, compiled.case.is_categorical,
         atol=config.atol, strict_sampling=config.strict_sampling, rng=np.random.default_rng(config.seed),
-        strict_source_grads=config.strict_source_grads, undefined_below=compiled.undefined_below,
+        strict_source_grads=config.strict_source_grads, iit_source_grads=config.iit_source_grads,
+        undefined_below=compiled.undefined_below,
     )
 
 
@@ -475,23 +480,31 @@ def regate_stored(case_id: str, run: str, root: str | Path = DEFAULT_ROOT, recom
 
 
 def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAULT_ROOT, run: Optional[str] = None,
-                    progress: bool = True, retry_failed: bool = False) -> dict[str, Any]:
+                    progress: bool = True, retry_failed: bool = False, restart: bool = False) -> dict[str, Any]:
     """Train one case unless its model is stored (then only check it loads), gate it and store it.
 
     Returns a summary: `skipped`, and for a new model epochs, seconds, stop reason and the gate.
     A model is stored whether or not it passes the gate; the gate result is in its meta file.
     `retry_failed` goes on training a stored model that failed the gate, from its stored weights (a
     fresh optimiser), so a long training runs in chunks across invocations; epochs and seconds add up.
+    With `restart` it trains a failing stored model again from a fresh initialisation instead (for a
+    recipe the stored weights were not trained with); the stored model's seconds then count as
+    `discarded_seconds` in the meta file. Either way the new model replaces the stored one only if its
+    gate is better (`gate_score`).
     """
     from circuits_benchmark.training.store import passes_gate, stored_model
 
     run = run or config.run_name()
-    start_from, earlier = None, {}
+    start_from, earlier, discarded = None, {}, 0.0
     stored = stored_model(case_id, run, root)  # a broken file is an error, not a skip
     if stored is not None:
-        if not retry_failed or passes_gate(stored.meta):
+        if not (retry_failed or restart) or passes_gate(stored.meta):
             return {"skipped": True}
-        start_from, earlier = stored.model, earlier_chunks(stored.meta)
+        discarded = float(stored.meta.get("discarded_seconds", 0.0))
+        if restart:
+            discarded += float(stored.meta.get("seconds", 0.0))
+        else:
+            start_from, earlier = stored.model, earlier_chunks(stored.meta)
 
     result = train(case_id, config, ll_model=start_from, progress=progress)
     result.earlier = earlier
@@ -504,13 +517,17 @@ def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAUL
         # weights and gate, and record the chunk's epochs and seconds in its meta.
         from circuits_benchmark.training.store import write_meta
 
-        totals = chunk_totals(result)
         kept = (f"{result.stop_reason}, at gate minimum {gate_score(gate)[0]:.4f}, no better than the stored "
                 f"model's {gate_score(stored_gate)[0]:.4f}: stored model kept")
-        write_meta(case_id, run, root, {**stored.meta, **totals,
-                                        "stop_reason": f"chunk {totals['chunks']} ended by {kept}"})
+        if restart:
+            update = {"discarded_seconds": round(float(stored.meta.get("discarded_seconds", 0.0)) + result.seconds, 2),
+                      "stop_reason": f"restart ended by {kept}"}
+        else:
+            totals = chunk_totals(result)
+            update = {**totals, "stop_reason": f"chunk {totals['chunks']} ended by {kept}"}
+        write_meta(case_id, run, root, {**stored.meta, **update})
         return {**summary, "kept_stored": True, "gate": stored_gate, "stop_reason": kept}
-    save_result(result, root, run, gate=gate)
+    save_result(result, root, run, gate=gate, discarded_seconds=discarded)
     return summary
 
 
@@ -552,11 +569,14 @@ def result_meta(result: TrainResult, run: Optional[str] = None) -> dict[str, Any
 
 
 def save_result(result: TrainResult, root: str | Path = DEFAULT_ROOT, run: Optional[str] = None,
-                gate: Optional[dict[str, Any]] = None) -> Path:
-    """Store a trained model in the InterpBench layout with its settings, metrics, gate and true edges."""
+                gate: Optional[dict[str, Any]] = None, discarded_seconds: float = 0.0) -> Path:
+    """Store a trained model in the InterpBench layout with its settings, metrics, gate and true edges
+    (and the seconds of earlier runs it replaced without continuing them, if any)."""
     if result.compiled is None:
         raise ValueError("save_result stores Tracr-case models (result.compiled is None)")
     meta = {**result_meta(result, run), "gate": gate}
+    if discarded_seconds:
+        meta["discarded_seconds"] = round(discarded_seconds, 2)
     truth = result.compiled.alignment_for(result.ll_model)
     return save_ll_model(result.ll_model, result.case_id, run or result.config.run_name(), root, meta, truth.edges)
 

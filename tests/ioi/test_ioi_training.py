@@ -155,3 +155,19 @@ def test_cli_train_ioi_retry_failed_continues_the_stored_model(tmp_path, capsys)
     wrong_shape = parser.parse_args(["train", "ioi", "--retry-failed", "--epochs", "1", *tiny, "--d-model", "32"])
     with pytest.raises(SystemExit, match="not the 3 x 2 x 32 asked for"):
         wrong_shape.func(wrong_shape)
+
+
+@pytest.mark.parametrize("source_grads", [False, True])
+def test_iit_source_grads_reach_the_intervened_heads(source_grads):
+    from circuits_benchmark.ioi import build_ioi_pair
+
+    pair = build_ioi_pair(_tiny(iit_source_grads=source_grads))
+    assert pair.iit_source_grads == source_grads
+    node = pair.corr.hl_nodes[0]
+    base, source = generate_prompts(8, 0), generate_prompts(8, 1)
+    pair.iit_loss(base, source, node).backward()
+    # the intervened head's query weights act only through its replaced output (and the source run)
+    c = node.components[0]
+    grad = pair.ll_model.blocks[c.layer].attn.W_Q.grad
+    reached = grad is not None and grad[c.head].abs().sum() > 0
+    assert reached == source_grads

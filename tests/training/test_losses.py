@@ -113,6 +113,24 @@ def test_strict_source_grads_reach_the_ablated_node(case3, data3, source_grads):
     assert pair.ll_model.embed.W_E.grad.abs().sum() > 0  # the base run is differentiable either way
 
 
+@pytest.mark.parametrize("source_grads", [False, True])
+def test_iit_source_grads_reach_the_intervened_node(case3, data3, source_grads):
+    # case 3's is_x node is the first MLP: replaced by its source-run value, its weights get a gradient
+    # from the IIT loss only when that run is differentiable; the value of the loss does not change
+    base, source = data3
+    pair = build_pair(case3, TrainConfig(seed=1, iit_source_grads=source_grads), torch.device("cpu"))
+    node = pair.corr.node("is_x_3")
+    assert node.components == (Component("mlp", 0),)
+    loss = pair.iit_loss(base, source, node)
+    loss.backward()
+    grad = pair.ll_model.blocks[0].mlp.W_in.grad
+    reached = grad is not None and grad.abs().sum() > 0
+    assert reached == source_grads
+    assert pair.ll_model.unembed.W_U.grad.abs().sum() > 0  # the base run is differentiable either way
+    detached = build_pair(case3, TrainConfig(seed=1), torch.device("cpu")).iit_loss(base, source, node)
+    assert loss.item() == pytest.approx(detached.item(), rel=1e-6)
+
+
 def test_behavior_loss_is_zero_for_identical_models(case3, data3):
     base, _ = data3
     assert _pair(case3).behavior_loss(base).item() == pytest.approx(0.0, abs=1e-10)

@@ -103,6 +103,33 @@ def test_a_retry_chunk_that_ends_worse_keeps_the_stored_model(tmp_path, capsys):
     assert "stored model kept" in capsys.readouterr().out
 
 
+def test_restart_failed_trains_from_scratch_and_counts_the_replaced_seconds(tmp_path, capsys):
+    args = ["train", "iit", "-i", "13", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--device", "cpu",
+            "--output-dir", str(tmp_path), "--no-progress"]
+    assert _main(args) == 0
+    meta_path, weights = tmp_path / "13" / "meta_510.json", tmp_path / "13" / "ll_model_510.pth"
+    first_weights = torch.load(weights)
+    meta = json.loads(meta_path.read_text())
+    meta["gate"].update(iia=0.0, strict_accuracy=0.0, accuracy=0.0, passed=False)  # any new run beats this
+    meta_path.write_text(json.dumps(meta))
+    assert _main(args + ["--restart-failed"]) == 0
+    after = json.loads(meta_path.read_text())
+    # a fresh run with the same seed is the first run again (a continued run would not be)
+    assert all(torch.equal(v, first_weights[k]) for k, v in torch.load(weights).items())
+    assert after["chunks"] == 1 and after["epochs_run"] == 1 and after["gate"]["iia"] > 0
+    assert after["discarded_seconds"] == pytest.approx(meta["seconds"], abs=0.01)
+
+    # a restart that ends worse keeps the stored model; its seconds are discarded too
+    after["gate"].update(iia=0.989, strict_accuracy=0.989, accuracy=0.989, passed=False)
+    meta_path.write_text(json.dumps(after))
+    before = weights.read_bytes()
+    assert _main(args + ["--restart-failed"]) == 0
+    kept = json.loads(meta_path.read_text())
+    assert weights.read_bytes() == before and kept["gate"] == after["gate"] and kept["chunks"] == 1
+    assert kept["discarded_seconds"] > after["discarded_seconds"] and "restart ended by" in kept["stop_reason"]
+    assert "stored model kept" in capsys.readouterr().out
+
+
 def test_fast_mode_softmax_equals_torch_and_is_restored(case3):
     import torch.nn.functional as F
     from transformer_lens.components import abstract_attention
@@ -175,3 +202,12 @@ def test_weakest_iit_sampling_favours_the_nodes_with_the_lowest_iia(case3):
     last = result.history[-1]
     expected = corr.weakest_node_weights({k[4:]: v for k, v in last.items() if k.startswith("iia/")})
     assert np.allclose(result.pair.hl_node_weights, expected)
+
+
+def test_manifest_training_time_sums_and_medians_the_stored_seconds():
+    from circuits_benchmark.training.manifest import training_time
+
+    rows = [{"seconds": s, "passed": p} for s, p in ((3600.0, True), (1800.0, False), (7200.0, True))]
+    line = training_time(rows)
+    assert "3.5 h in all" in line and "median 3600 s per model" in line and "(5400 s for the models that pass)" in line
+    assert training_time([]) == "No model is stored."
