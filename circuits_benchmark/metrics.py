@@ -55,6 +55,14 @@ def numerical_accuracy(outputs: Tensor, positions: Tensor, targets: Tensor, atol
     return _masked_mean(((outputs[..., 0] - targets).abs() <= atol).to(outputs.dtype), positions)
 
 
+def outputs_match(logits: Tensor, reference: Tensor, categorical: bool, atol: float = 0.05) -> Tensor:
+    """Bool `[batch, pos]`: the output is the reference's (categorical: same argmax; numerical: the
+    first output within `atol`). The one comparison behind IIA, accuracy and circuit scores."""
+    if categorical:
+        return logits.argmax(-1) == reference.argmax(-1)
+    return (logits[..., 0] - reference[..., 0]).abs() < atol
+
+
 def _expand(ids: Tensor, like: Tensor) -> Tensor:
     return ids.unsqueeze(-1).expand(*like.shape[:-1], 1)
 

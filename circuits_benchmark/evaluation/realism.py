@@ -29,6 +29,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import torch
 
 from circuits_benchmark.graph import Circuit, NodeKind, evaluate_edge_masks
+from circuits_benchmark.metrics import outputs_match
 from circuits_benchmark.tasks import PatchingTask
 
 DIVERGENCES = ("kl", "l2")
@@ -208,10 +209,8 @@ class CircuitScore:
 
 def matches_reference(task: PatchingTask, logits: torch.Tensor, reference: torch.Tensor,
                       atol: float = 0.05) -> torch.Tensor:
-    """Bool ``[batch, pos]``: the output is the reference's (categorical: same argmax; numerical: within ``atol``)."""
-    if task.is_categorical:
-        return logits.argmax(-1) == reference.argmax(-1)
-    return (logits[..., 0] - reference[..., 0]).abs() < atol
+    """Bool ``[batch, pos]``: the output is the reference's (`metrics.outputs_match` for the task's kind)."""
+    return outputs_match(logits, reference, task.is_categorical, atol)
 
 
 def circuit_score(task: PatchingTask, kept: Union[Circuit, Sequence[str]], reference: torch.Tensor,

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from transformer_lens import HookedTransformer
 
+from circuits_benchmark.metrics import outputs_match
 from circuits_benchmark.tracr_compat.alignment import Component
 from circuits_benchmark.tracr_compat.encoding import TracrEncoding
 from circuits_benchmark.training.correspondence import Correspondence, HLNode, group_by_hook
@@ -238,10 +239,8 @@ class ModelPair:
         return F.mse_loss(ll_logits[..., 0][positions], target)
 
     def matches(self, ll_logits: torch.Tensor, hl_logits: torch.Tensor) -> torch.Tensor:
-        """Boolean [batch, pos] at every position: same argmax (categorical) or within `atol` (numerical)."""
-        if self.categorical:
-            return ll_logits.argmax(-1) == hl_logits.argmax(-1)
-        return (ll_logits[..., 0] - hl_logits[..., 0]).abs() < self.atol
+        """Boolean [batch, pos] at every position (`metrics.outputs_match` with this pair's kind and `atol`)."""
+        return outputs_match(ll_logits, hl_logits, self.categorical, self.atol)
 
     def correct(self, ll_logits: torch.Tensor, hl_logits: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Boolean per compared position: the LL output matches the HL output."""
