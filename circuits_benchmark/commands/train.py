@@ -266,10 +266,10 @@ def _add_loss_args(p: argparse.ArgumentParser, strict_sampling: str, sampling_he
     p.add_argument("--iit-sampling", choices=["uniform", "weakest"], default="uniform",
                    help="HL node the IIT loss intervenes on per step: uniform (default, InterpBench's) or weakest "
                    "(half uniform, half in proportion to each node's held-out IIA error of the last epoch)")
-    p.add_argument("--iit-source-grads", action=argparse.BooleanOptionalAction, default=False,
+    p.add_argument("--iit-source-grads", action=argparse.BooleanOptionalAction, default=True,
                    help="the IIT loss also back-propagates through the source run of the intervened node, so the "
-                   "node's own weights learn from it (default off, as InterpBench; helps nodes the data holds "
-                   "constant, e.g. length)")
+                   "node's own weights learn from it (default on; --no-iit-source-grads detaches that run, as "
+                   "InterpBench does)")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:

@@ -131,7 +131,9 @@ def save_ioi_result(result: TrainResult, root: str | Path = DEFAULT_ROOT, run: O
 def config_from_meta(meta: dict[str, Any]) -> IOITrainConfig:
     """The training config saved with a stored IOI model."""
     known = set(IOITrainConfig.__dataclass_fields__)
-    return IOITrainConfig(**{k: v for k, v in meta.get("training_args", {}).items() if k in known})
+    args = {k: v for k, v in meta.get("training_args", {}).items() if k in known}
+    args.setdefault("iit_source_grads", False)  # models stored before the option had a detached IIT source
+    return IOITrainConfig(**args)
 
 
 def load_ioi_model(run: str = "510", root: str | Path = DEFAULT_ROOT, next_token: bool = False,

@@ -16,9 +16,10 @@ them (`strict_sampling="one+all"`; InterpBench's is "one"). And the strict loss 
 the source run of the ablated nodes (`strict_source_grads`; InterpBench detaches it): with a detached
 source an outside node's own weights get no gradient from the strict loss, so a model that computes the
 output in an outside MLP is never told to stop (EXPERIMENTS.md §3: 3 of 5 failing cases passed with it).
-`iit_source_grads` (not the default) does the same for the IIT loss: the intervened node's own
-weights learn from it, which a node the data holds constant (e.g. `length` on full-length inputs)
-needs, since only an input-independent output passes its interventions (EXPERIMENTS.md §3).
+`iit_source_grads` does the same for the IIT loss (InterpBench detaches it too): the intervened node's
+own weights learn from its interventions. A node the data holds constant (e.g. `length` on full-length
+inputs) passes them only with an input-independent output, which only its own weights can learn;
+with it, models that missed the gate for hours pass in a minute or two (EXPERIMENTS.md §3).
 `iit_sampling="weakest"` (not the default) draws the IIT loss's HL node half uniformly, half in proportion
 to each node's held-out IIA error of the last epoch.
 
@@ -68,7 +69,7 @@ class TrainConfig:
     single_loss: bool = False
     strict_weight_twice: bool = False
     strict_source_grads: bool = True
-    iit_source_grads: bool = False
+    iit_source_grads: bool = True
     iit_sampling: str = "uniform"
     epochs: int = 500
     lr: float = 1e-3

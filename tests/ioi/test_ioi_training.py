@@ -87,8 +87,11 @@ def test_config_defaults_and_old_metas():
            "behavior_weight": 1.0, "strict_sampling": "all", "epochs": 7, "n_layers": 3, "d_model": 32,
            "normalization_type": None, "some_future_key": 1}
     loaded = config_from_meta({"training_args": old})
-    assert loaded == IOITrainConfig(**{k: v for k, v in old.items() if k != "some_future_key"})
+    # a meta from before --iit-source-grads describes a detached IIT source, whatever today's default
+    assert c.iit_source_grads and not loaded.iit_source_grads
+    assert loaded == IOITrainConfig(**{k: v for k, v in old.items() if k != "some_future_key"}, iit_source_grads=False)
     assert loaded.case_id == "ioi_next_token" and loaded.beta2 == 0.999
+    assert config_from_meta({"training_args": {**old, "iit_source_grads": True}}).iit_source_grads
 
 
 def test_ioi_task_scores_at_the_answer(trained):

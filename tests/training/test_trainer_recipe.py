@@ -21,6 +21,7 @@ def test_defaults_are_interp_bench_recipe():
     assert (c.lr, c.beta1, c.beta2, c.clip_grad_norm, c.batch_size) == (1e-3, 0.9, 0.9, 0.1, 256)
     assert c.early_stop and c.early_stop_threshold == 0.995 and c.strict_sampling == "one+all"
     assert (c.iit_weight, c.strict_weight, c.behavior_weight) == (1.0, 0.4, 1.0) and c.run_name() == "510"
+    assert c.strict_source_grads and c.iit_source_grads  # the two deliberate departures (upstream detaches both)
 
 
 def test_strict_weight_applied_once_or_twice():
