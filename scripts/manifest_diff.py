@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -54,6 +55,10 @@ def main() -> int:
     passing = sum(r["passed"] == "True" for r in after.values())
     print(f"\n{len(changed)} models changed; {len(newly)} now pass ({', '.join(newly) or 'none'}); "
           f"{len(lost)} no longer pass; {passing} of {len(after)} pass the gate.")
+    if newly:
+        seconds = sorted(float(after[c]["seconds"]) for c in newly)
+        print(f"Training seconds of the models that now pass (their whole stored run): median "
+              f"{statistics.median(seconds):.0f}, max {seconds[-1]:.0f}.")
     return 0
 
 
