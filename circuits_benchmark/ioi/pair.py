@@ -22,9 +22,7 @@ from circuits_benchmark.ioi.data import IOIBatch
 from circuits_benchmark.ioi.hl_model import IOIHighLevel
 from circuits_benchmark.tracr_compat.alignment import Component
 from circuits_benchmark.training.correspondence import Correspondence, HLNode, group_by_hook
-from circuits_benchmark.training.pair import (
-    STRICT_SAMPLING, fast_mode, iit_source_cache, run_patched, source_cache, strict_source_cache,
-)
+from circuits_benchmark.training.pair import STRICT_SAMPLING, fast_mode, run_patched, source_cache, strict_source_cache
 
 __all__ = ["IOIPair", "fast_mode", "run_patched", "at_answer", "defined"]
 
@@ -110,7 +108,7 @@ class IOIPair:
 
     def iit_loss(self, base: IOIBatch, source: IOIBatch, node: Optional[HLNode] = None) -> torch.Tensor:
         node = node or self.sample_hl_node()
-        cache = iit_source_cache(self.ll_model, source.tokens, node, grad=self.iit_source_grads)
+        cache = source_cache(self.ll_model, source.tokens, list(node.components), grad=self.iit_source_grads)
         return self.answer_loss(self.ll_intervened(base, source, node.components, cache),
                                 self.hl_intervened(base, source, node))
 

@@ -82,7 +82,7 @@ def _pct(value: Optional[float]) -> str:
 
 def training_time(rows: list[dict[str, Any]]) -> str:
     """One line on the time the stored models took to train (every chunk of each, one CPU thread each)."""
-    seconds = sorted(float(r["seconds"]) for r in rows)
+    seconds = [float(r["seconds"]) for r in rows]
     if not seconds:
         return "No model is stored."
     passed = [float(r["seconds"]) for r in rows if r["passed"]]

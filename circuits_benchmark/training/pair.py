@@ -135,13 +135,6 @@ def strict_source_cache(model: HookedTransformer, tokens: torch.Tensor, groups: 
     return source_cache(model, tokens, ablated, mask, grad=grad) if ablated else {}
 
 
-def iit_source_cache(model: HookedTransformer, tokens: torch.Tensor, node: HLNode,
-                     mask: Optional[torch.Tensor] = None, grad: bool = False) -> Optional[dict[str, torch.Tensor]]:
-    """The source run the IIT loss patches `node` from: differentiable with `grad`, else None (the
-    intervention then caches it detached itself)."""
-    return source_cache(model, tokens, list(node.components), mask, grad=True) if grad else None
-
-
 def run_patched(
     model: HookedTransformer,
     base: torch.Tensor,
@@ -297,7 +290,8 @@ class ModelPair:
         """Interchange-intervention loss on one HL node (random if not given)."""
         node = node or self.sample_hl_node()
         hl = self.hl_intervened(base, source, node)
-        cache = iit_source_cache(self.ll_model, source, node, self.mask(source), self.iit_source_grads)
+        cache = source_cache(self.ll_model, source, list(node.components), self.mask(source),
+                             grad=self.iit_source_grads)
         ll = self.ll_intervened(base, source, node.components, cache)
         return self.loss(ll, hl, self.positions(base))
 

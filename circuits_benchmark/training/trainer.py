@@ -501,10 +501,8 @@ def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAUL
     if stored is not None:
         if not (retry_failed or restart) or passes_gate(stored.meta):
             return {"skipped": True}
-        discarded = float(stored.meta.get("discarded_seconds", 0.0))
-        if restart:
-            discarded += float(stored.meta.get("seconds", 0.0))
-        else:
+        discarded = float(stored.meta.get("discarded_seconds", 0.0))  # earlier restarts' replaced runs
+        if not restart:
             start_from, earlier = stored.model, earlier_chunks(stored.meta)
 
     result = train(case_id, config, ll_model=start_from, progress=progress)
@@ -521,13 +519,15 @@ def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAUL
         kept = (f"{result.stop_reason}, at gate minimum {gate_score(gate)[0]:.4f}, no better than the stored "
                 f"model's {gate_score(stored_gate)[0]:.4f}: stored model kept")
         if restart:
-            update = {"discarded_seconds": round(float(stored.meta.get("discarded_seconds", 0.0)) + result.seconds, 2),
+            update = {"discarded_seconds": round(discarded + result.seconds, 2),
                       "stop_reason": f"restart ended by {kept}"}
         else:
             totals = chunk_totals(result)
             update = {**totals, "stop_reason": f"chunk {totals['chunks']} ended by {kept}"}
         write_meta(case_id, run, root, {**stored.meta, **update})
         return {**summary, "kept_stored": True, "gate": stored_gate, "stop_reason": kept}
+    if restart and stored is not None:  # the stored model is replaced without being continued
+        discarded += float(stored.meta.get("seconds", 0.0))
     save_result(result, root, run, gate=gate, discarded_seconds=discarded)
     return summary
 
