@@ -3,6 +3,7 @@ the same job runs in this process, in a process pool or on a Ray worker."""
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ class TrainJob:
     config: dict = field(default_factory=dict)
     retry_failed: bool = False
     restart: bool = False
+    restart_insufficient: bool = False
 
     @property
     def label(self) -> str:
@@ -80,7 +82,8 @@ def _train(job: TrainJob) -> tuple[bool, dict]:
 
     config = TrainConfig(**job.config)
     outcome = train_and_store(job.case_id, config, job.models_root, job.run, progress=False,
-                              retry_failed=job.retry_failed, restart=job.restart)
+                              retry_failed=job.retry_failed, restart=job.restart,
+                              restart_insufficient=job.restart_insufficient)
     return outcome.pop("skipped"), outcome
 
 
@@ -90,12 +93,37 @@ def _discover(job: DiscoveryJob) -> tuple[bool, dict]:
     from circuits_benchmark.models import load_subject
 
     out = Path(job.out)
-    if out.exists():
+    digest = model_digest(job)
+    if is_done(out, digest):
         return True, {}
     torch.manual_seed(job.seed)
     subject = load_subject(job.case_id, job.model, job.run, job.models_root, job.device)  # a Tracr case or IOI
     task = subject.task(job.n_examples, job.seed)
     config = MethodConfig(level=job.level, ablation=job.ablation, seed=job.seed, progress=False, **job.method_options)
-    model_meta = {"kind": job.model, "case": job.case_id, "run": job.run, "job": asdict(job)}
+    model_meta = {"kind": job.model, "case": job.case_id, "run": job.run, "weights_sha256": digest, "job": asdict(job)}
     _, seconds = discover_and_save(task, job.method, config, out, model_meta)
     return False, {"method_seconds": seconds}
+
+
+def model_digest(job: DiscoveryJob) -> Optional[str]:
+    """SHA-256 of the stored SIIT model a job studies (None for a compiled Tracr model, rebuilt from its case)."""
+    from circuits_benchmark.models import ioi_case_id, is_ioi
+    from circuits_benchmark.training.store import DEFAULT_ROOT, DEFAULT_RUN, weights_digest
+
+    if job.model != "siit":
+        return None
+    case_id = ioi_case_id(job.case_id) if is_ioi(job.case_id) else job.case_id
+    return weights_digest(case_id, job.run or DEFAULT_RUN, job.models_root or DEFAULT_ROOT)
+
+
+def is_done(out: Path, digest: Optional[str]) -> bool:
+    """Whether circuit file `out` and its meta exist and were found on the model of `digest` (the one
+    stored now: a retrained model's circuits are found again, and so is a circuit whose meta is missing)."""
+    from circuits_benchmark.commands.run import meta_path
+
+    if not out.exists():
+        return False
+    try:
+        return json.loads(meta_path(out).read_text())["model"].get("weights_sha256") == digest
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False

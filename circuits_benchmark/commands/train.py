@@ -71,6 +71,10 @@ def _add_iit_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--restart-failed", action="store_true",
                    help="as --retry-failed, but from a fresh initialisation instead of the stored weights (for a new "
                    "recipe); the new model replaces the stored one only if it does better on the gate")
+    p.add_argument("--restart-insufficient", action="store_true",
+                   help="train again from a fresh initialisation the stored models that pass the gate but keep < 95%% "
+                   "accuracy with every outside node ablated; the new model replaces the stored one only if it "
+                   "passes and keeps more")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="train on Ray (a local instance, or the cluster at ADDRESS)")
     p.add_argument("--wandb", action="store_true", help="log to wandb in offline mode (never online)")
@@ -130,13 +134,15 @@ def run_iit(args: argparse.Namespace) -> int:
     if len(ids) == 1 and args.workers <= 1 and args.ray is None:
         print(_describe(ids[0], run, train_and_store(ids[0], config, args.output_dir, run,
                                                      progress=not args.no_progress, retry_failed=args.retry_failed,
-                                                     restart=args.restart_failed)))
+                                                     restart=args.restart_failed,
+                                                     restart_insufficient=args.restart_insufficient)))
         _write_manifest(args.output_dir, run)
         return 0
     from circuits_benchmark.bench.executors import run_jobs
     from circuits_benchmark.bench.jobs import TrainJob
 
-    jobs = [TrainJob(c, args.output_dir, run, asdict(config), args.retry_failed, args.restart_failed) for c in ids]
+    jobs = [TrainJob(c, args.output_dir, run, asdict(config), args.retry_failed, args.restart_failed,
+                     args.restart_insufficient) for c in ids]
     failed = []
 
     def report(outcome) -> None:

@@ -20,6 +20,7 @@ import codecs
 import collections
 import copyreg
 import dataclasses
+import hashlib
 import json
 import pickle
 import re
@@ -307,6 +308,12 @@ def _meta_at(path: Path) -> dict[str, Any]:
 def read_meta(case_id: str, run: Optional[str] = DEFAULT_RUN, root: Path | str = DEFAULT_ROOT) -> dict[str, Any]:
     """A stored model's meta file alone (no weights loaded); {} when there is none."""
     return _meta_at(model_paths(case_id, run, root)["meta"])
+
+
+def weights_digest(case_id: str, run: Optional[str] = DEFAULT_RUN, root: Path | str = DEFAULT_ROOT) -> Optional[str]:
+    """SHA-256 of a stored model's weights file (None when there is none): which model a result came from."""
+    path = model_paths(case_id, run, root)["weights"]
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
 def passes_gate(meta: dict[str, Any]) -> bool:

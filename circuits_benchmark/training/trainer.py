@@ -481,7 +481,8 @@ def regate_stored(case_id: str, run: str, root: str | Path = DEFAULT_ROOT, recom
 
 
 def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAULT_ROOT, run: Optional[str] = None,
-                    progress: bool = True, retry_failed: bool = False, restart: bool = False) -> dict[str, Any]:
+                    progress: bool = True, retry_failed: bool = False, restart: bool = False,
+                    restart_insufficient: bool = False) -> dict[str, Any]:
     """Train one case unless its model is stored (then only check it loads), gate it and store it.
 
     Returns a summary: `skipped`, and for a new model epochs, seconds, stop reason and the gate.
@@ -490,8 +491,9 @@ def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAUL
     fresh optimiser), so a long training runs in chunks across invocations; epochs and seconds add up.
     With `restart` it trains a failing stored model again from a fresh initialisation instead (for a
     recipe the stored weights were not trained with); the stored model's seconds then count as
-    `discarded_seconds` in the meta file. Either way the new model replaces the stored one only if its
-    gate is better (`gate_score`).
+    `discarded_seconds` in the meta file. `restart_insufficient` restarts, in the same way, stored models
+    that pass the gate but whose circuit alone keeps less than SUFFICIENCY_TARGET of the behaviour.
+    Either way the new model replaces the stored one only if it is better (`model_rank`).
     """
     from circuits_benchmark.training.store import passes_gate, stored_model
 
@@ -499,7 +501,11 @@ def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAUL
     start_from, earlier, discarded = None, {}, 0.0
     stored = stored_model(case_id, run, root)  # a broken file is an error, not a skip
     if stored is not None:
-        if not (retry_failed or restart) or passes_gate(stored.meta):
+        if passes_gate(stored.meta):
+            if not (restart_insufficient and (stored.meta.get("gate") or {}).get("sufficient") is False):
+                return {"skipped": True}
+            restart = True
+        elif not (retry_failed or restart):
             return {"skipped": True}
         discarded = float(stored.meta.get("discarded_seconds", 0.0))  # earlier restarts' replaced runs
         if not restart:
@@ -511,13 +517,18 @@ def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAUL
     summary = {"skipped": False, "epochs": result.epochs_run, "seconds": round(result.seconds, 1),
                "stop_reason": result.stop_reason, "gate": gate}
     stored_gate = (stored.meta.get("gate") or {}) if stored is not None else {}
-    if stored is not None and gate_score(gate) <= gate_score(stored_gate):
+    if stored is not None and model_rank(gate) <= model_rank(stored_gate):
         # A chunk that ends worse than the model it continued must not replace it: keep the stored
         # weights and gate, and record the chunk's epochs and seconds in its meta.
         from circuits_benchmark.training.store import write_meta
 
-        kept = (f"{result.stop_reason}, at gate minimum {gate_score(gate)[0]:.4f}, no better than the stored "
-                f"model's {gate_score(stored_gate)[0]:.4f}: stored model kept")
+        if stored_gate.get("passed"):
+            kept = (f"{result.stop_reason}, {'passing' if gate.get('passed') else 'failing'} at all-outside-"
+                    f"ablated accuracy {gate.get('circuit_accuracy', 0.0):.4f}, no better than the stored model's "
+                    f"{stored_gate.get('circuit_accuracy', 0.0):.4f}: stored model kept")
+        else:
+            kept = (f"{result.stop_reason}, at gate minimum {gate_score(gate)[0]:.4f}, no better than the stored "
+                    f"model's {gate_score(stored_gate)[0]:.4f}: stored model kept")
         if restart:
             update = {"discarded_seconds": round(discarded + result.seconds, 2),
                       "stop_reason": f"restart ended by {kept}"}
@@ -530,6 +541,14 @@ def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAUL
         discarded += float(stored.meta.get("seconds", 0.0))
     save_result(result, root, run, gate=gate, discarded_seconds=discarded)
     return summary
+
+
+def model_rank(gate: dict[str, Any]) -> tuple:
+    """Which of two models is better: one that passes the gate beats one that fails; between two that
+    pass, the higher all-outside-ablated accuracy (then `gate_score`); between two that fail, `gate_score`."""
+    if gate.get("passed"):
+        return True, (float(gate.get("circuit_accuracy", 0.0)), *gate_score(gate))
+    return False, gate_score(gate)
 
 
 def gate_score(gate: dict[str, Any]) -> tuple[float, float, float]:

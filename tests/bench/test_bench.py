@@ -133,6 +133,32 @@ def test_siit_bench_marks_the_gate_and_measures_realism(tmp_path):
     assert (tmp_path / "eval" / "plots" / "bench_siit_realism_box.png").stat().st_size > 0
 
 
+def test_siit_bench_finds_the_circuits_of_a_changed_model_again(tmp_path):
+    import shutil
+
+    import torch
+
+    from circuits_benchmark.commands.run import meta_path
+    from circuits_benchmark.training.store import DEFAULT_ROOT
+
+    store = tmp_path / "models"
+    shutil.copytree(DEFAULT_ROOT / "3", store / "3")
+    config = _config(tmp_path, model="siit", models_root=str(store), faithfulness=False, realism=False)
+    first = run_benchmark(config, log=lambda _: None)
+    assert not first.failures and not any(o.skipped for o in first.outcomes)
+    assert [o.skipped for o in run_benchmark(config, log=lambda _: None).outcomes] == [True, True]
+
+    weights = store / "3" / "ll_model_510.pth"
+    state = torch.load(weights)
+    name = next(k for k, v in state.items() if v.is_floating_point() and v.numel() > 1)
+    state[name] = state[name] + 0.5  # as if the model had been trained again
+    torch.save(state, weights)
+    meta_path(tmp_path / "circuits" / "siit" / "case_3" / "eap_edge_patching.json").unlink()
+    again = run_benchmark(config, log=lambda _: None)
+    assert [o.skipped for o in again.outcomes] == [False, False]  # neither circuit is trusted
+    assert [o.skipped for o in run_benchmark(config, log=lambda _: None).outcomes] == [True, True]
+
+
 def test_siit_bench_takes_the_ioi_model(tmp_path):
     store = tmp_path / "models"
     assert main(["train", "ioi", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--n-layers", "3",

@@ -131,6 +131,40 @@ def test_restart_failed_trains_from_scratch_and_counts_the_replaced_seconds(tmp_
     assert "stored model kept" in capsys.readouterr().out
 
 
+def test_restart_insufficient_retrains_only_passing_models_below_the_sufficiency_target(tmp_path, capsys):
+    args = ["train", "iit", "-i", "13", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--device", "cpu",
+            "--output-dir", str(tmp_path), "--no-progress"]
+    assert _main(args) == 0
+    meta_path, weights = tmp_path / "13" / "meta_510.json", tmp_path / "13" / "ll_model_510.pth"
+    meta = json.loads(meta_path.read_text())
+    meta["gate"].update(iia=1.0, strict_accuracy=1.0, accuracy=1.0, passed=True, circuit_accuracy=0.5, sufficient=False)
+    meta_path.write_text(json.dumps(meta))
+    capsys.readouterr()
+    assert _main(args + ["--retry-failed", "--restart-failed"]) == 0  # it passes: neither flag touches it
+    assert "already stored, skipped" in capsys.readouterr().out
+    before = weights.read_bytes()
+    assert _main(args + ["--restart-insufficient"]) == 0  # one epoch fails the gate: the passing model stays
+    kept = json.loads(meta_path.read_text())
+    assert weights.read_bytes() == before and kept["gate"] == meta["gate"]
+    assert kept["discarded_seconds"] > 0 and "restart ended by" in kept["stop_reason"]
+    assert "stored model kept" in capsys.readouterr().out
+    kept["gate"]["sufficient"] = True
+    meta_path.write_text(json.dumps(kept))
+    assert _main(args + ["--restart-insufficient"]) == 0
+    assert "already stored, skipped" in capsys.readouterr().out
+
+
+def test_model_rank_prefers_passing_then_sufficiency_then_the_gate():
+    from circuits_benchmark.training.trainer import model_rank
+
+    def gate(passed, low, suff):
+        return dict(passed=passed, iia=low, strict_accuracy=1.0, accuracy=1.0, circuit_accuracy=suff)
+
+    assert model_rank(gate(True, 0.99, 0.5)) > model_rank(gate(False, 0.989, 1.0))
+    assert model_rank(gate(True, 0.99, 0.9)) > model_rank(gate(True, 1.0, 0.8))  # passing: sufficiency first
+    assert model_rank(gate(False, 0.9, 0.1)) > model_rank(gate(False, 0.8, 1.0))  # failing: the gate first
+
+
 def test_fast_mode_softmax_equals_torch_and_is_restored(case3):
     import torch.nn.functional as F
     from transformer_lens.components import abstract_attention
