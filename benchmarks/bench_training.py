@@ -4,7 +4,7 @@
     python benchmarks/bench_training.py --recipes one,one+all --workers 2  # compare strict samplings
     python benchmarks/bench_training.py --cases 3,14 --max-minutes 5 --output-dir /tmp/models
 
-Each (case, recipe) trains with `main.py train iit`'s defaults (InterpBench's recipe) except the
+Each (case, recipe) trains with `main.py train iit`'s defaults except the
 strict sampling named by the recipe, through the project's runner (`--workers` processes, one
 thread each), and is gated on 1,000 fresh pairs. Models go to `--output-dir/{recipe}` (a temporary
 folder by default, so nothing is skipped).
@@ -34,7 +34,9 @@ DEFAULT_CASES = "3,1,12,14,5,18,38,34"
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cases", default=DEFAULT_CASES)
-    p.add_argument("--recipes", default="one", help="strict samplings to compare, comma separated")
+    p.add_argument("--recipes", default=TrainConfig.strict_sampling,
+                   help=f"strict samplings to compare, comma separated (default {TrainConfig.strict_sampling}, the "
+                        f"training default)")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--max-minutes", type=float, default=10.0, help="time limit per case")
     p.add_argument("--n-train", type=int, default=TrainConfig.n_train)
