@@ -45,7 +45,7 @@ def main() -> int:
     after = _rows(csv_path.read_text())
     changed = [c for c in sorted(after, key=case_sort_key)
                if c not in before or any(before[c][k] != after[c][k] for k in (*METRICS, "passed"))]
-    print("| case | before: IIA / strict / accuracy / outside ablated % | after | seconds of the new run | ended by |")
+    print("| case | before: IIA / strict / accuracy / outside ablated % | after | training seconds (all chunks of the stored model) | ended by |")
     print("|---|---|---|---|---|")
     for c in changed:
         old = _numbers(before[c]) if c in before else "-"
