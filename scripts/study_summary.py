@@ -8,6 +8,8 @@ Prints, from `bench_siit.json` (rows whose model passes the gate) and `bench_tra
 - the IOI model's AUROC per method;
 - summed method run time per method family;
 - the spread: how many models saturate every edge-level method but ifr, and the cases that separate them;
+- wins - losses of every method in the paired comparisons (`bench_*_comparisons.json`), per metric;
+- the realism means over cases (`bench_siit_realism.json`);
 - the studied Tracr cases' SIIT model sizes: layers and high-level nodes (from the model store's meta files).
 """
 
@@ -38,6 +40,19 @@ def _by_variant(rows: list[dict], field: str) -> dict[str, dict[str, float]]:
     for (variant, case), value in results_table(rows, field)[2].items():
         out[variant.replace("/", " / ")][case] = value
     return out
+
+
+def _wins_losses(comparisons: list[dict]) -> dict[str, dict[str, tuple[int, int]]]:
+    """metric -> method -> (pairs it wins, pairs it loses) among the significant comparisons."""
+    out: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for c in comparisons:
+        record = out[c["metric"]]
+        record[c["method_a"]], record[c["method_b"]]  # every method is listed, winning or not
+        if c.get("winner"):
+            loser = c["method_b"] if c["winner"] == c["method_a"] else c["method_a"]
+            record[c["winner"]][0] += 1
+            record[loser][1] += 1
+    return {metric: {m: (w, l) for m, (w, l) in record.items()} for metric, record in out.items()}
 
 
 def main() -> int:
@@ -92,6 +107,31 @@ def main() -> int:
         if name == "SIIT":
             worst = sorted(per_case.items(), key=lambda kv: min(kv[1]))[:8]
             print("  most separating: " + ", ".join(f"{c} {min(v):.2f}-{max(v):.2f}" for c, v in worst))
+
+    for name in ("siit", "tracr"):
+        path = eval_dir / f"bench_{name}_comparisons.json"
+        if path.exists():
+            print(f"\nwins - losses ({name}; Holm-adjusted Wilcoxon p < 0.05, direction by A12), per metric:")
+            for metric, record in _wins_losses(json.loads(path.read_text())).items():
+                ranked = sorted(record.items(), key=lambda kv: (kv[1][1] - kv[1][0], kv[0]))
+                print(f"  {metric}: " + ", ".join(f"{m} {w}-{l}" for m, (w, l) in ranked))
+
+    realism = eval_dir / "bench_siit_realism.json"
+    if realism.exists():
+        print("\nrealism (means over cases): model, cases, effect circuit nodes, effect other nodes, "
+              "min accuracy with one other node ablated, truth kept with the others ablated")
+        rows = json.loads(realism.read_text())
+        for model in ("siit", "tracr"):
+            mine = [r for r in rows if r["model"] == model]
+            if not mine:
+                continue
+
+            def mean(key: str) -> str:
+                values = [r[key] for r in mine if r.get(key) is not None]
+                return f"{st.mean(values):.4g}" if values else "-"
+
+            print(f"  {model}: {len(mine)}, {mean('mean_effect_circuit')}, {mean('mean_effect_outside')}, "
+                  f"{mean('min_accuracy_outside')}, {mean('truth_score')}")
 
     metas = [read_meta(c, root=args.models_root) for c in sorted({r["case"] for r in siit})]
     layers = Counter(m["ll_shape"]["n_layers"] for m in metas)
