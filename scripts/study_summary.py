@@ -44,14 +44,14 @@ def _by_variant(rows: list[dict], field: str) -> dict[str, dict[str, float]]:
 
 def _wins_losses(comparisons: list[dict]) -> dict[str, dict[str, tuple[int, int]]]:
     """metric -> method -> (pairs it wins, pairs it loses) among the significant comparisons."""
-    out: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    out: dict[str, dict[str, list[int]]] = {}
     for c in comparisons:
-        record = out[c["metric"]]
-        record[c["method_a"]], record[c["method_b"]]  # every method is listed, winning or not
+        record = out.setdefault(c["metric"], {})
+        a, b = (record.setdefault(c[k], [0, 0]) for k in ("method_a", "method_b"))  # every method is listed
         if c.get("winner"):
-            loser = c["method_b"] if c["winner"] == c["method_a"] else c["method_a"]
-            record[c["winner"]][0] += 1
-            record[loser][1] += 1
+            winner, loser = (a, b) if c["winner"] == c["method_a"] else (b, a)
+            winner[0] += 1
+            loser[1] += 1
     return {metric: {m: (w, l) for m, (w, l) in record.items()} for metric, record in out.items()}
 
 

@@ -500,9 +500,10 @@ def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAUL
     run = run or config.run_name()
     start_from, earlier, discarded = None, {}, 0.0
     stored = stored_model(case_id, run, root)  # a broken file is an error, not a skip
+    stored_gate = (stored.meta.get("gate") or {}) if stored is not None else {}
     if stored is not None:
         if passes_gate(stored.meta):
-            if not (restart_insufficient and (stored.meta.get("gate") or {}).get("sufficient") is False):
+            if not (restart_insufficient and stored_gate.get("sufficient") is False):
                 return {"skipped": True}
             restart = True
         elif not (retry_failed or restart):
@@ -516,7 +517,6 @@ def train_and_store(case_id: str, config: TrainConfig, root: str | Path = DEFAUL
     gate = quality_gate(result)
     summary = {"skipped": False, "epochs": result.epochs_run, "seconds": round(result.seconds, 1),
                "stop_reason": result.stop_reason, "gate": gate}
-    stored_gate = (stored.meta.get("gate") or {}) if stored is not None else {}
     if stored is not None and model_rank(gate) <= model_rank(stored_gate):
         # A chunk that ends worse than the model it continued must not replace it: keep the stored
         # weights and gate, and record the chunk's epochs and seconds in its meta.

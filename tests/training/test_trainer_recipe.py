@@ -16,6 +16,14 @@ def _quick(**kw):
     return TrainConfig(**base)
 
 
+def _train_tiny(tmp_path, cases: str = "13") -> list[str]:
+    """Train `cases` for one tiny epoch into `tmp_path` with `main.py train iit`; its arguments, to run again."""
+    args = ["train", "iit", "-i", cases, "--epochs", "1", "--n-train", "64", "--n-test", "32", "--device", "cpu",
+            "--output-dir", str(tmp_path), "--no-progress"]
+    assert _main(args) == 0
+    return args
+
+
 def test_defaults_are_interp_bench_recipe():
     c = TrainConfig()
     assert (c.lr, c.beta1, c.beta2, c.clip_grad_norm, c.batch_size) == (1e-3, 0.9, 0.9, 0.1, 256)
@@ -60,9 +68,7 @@ def test_time_limit_is_reported(case3):
 
 
 def test_train_several_cases_resumes(tmp_path, capsys):
-    args = ["train", "iit", "-i", "3,13", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--device", "cpu",
-            "--output-dir", str(tmp_path), "--no-progress"]
-    assert _main(args) == 0
+    args = _train_tiny(tmp_path, "3,13")
     out = capsys.readouterr().out
     assert "case 3 [run 510]: 1 epochs" in out and "case 13 [run 510]: 1 epochs" in out
     manifest = (tmp_path / "manifest_510.csv").read_text().splitlines()
@@ -75,9 +81,7 @@ def test_train_several_cases_resumes(tmp_path, capsys):
 
 
 def test_retry_failed_continues_from_the_stored_weights(tmp_path, capsys):
-    args = ["train", "iit", "-i", "13", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--device", "cpu",
-            "--output-dir", str(tmp_path), "--no-progress"]
-    assert _main(args) == 0
+    args = _train_tiny(tmp_path)
     first = json.loads((tmp_path / "13" / "meta_510.json").read_text())
     assert not first["gate"]["passed"] and first["chunks"] == 1
     assert _main(args + ["--retry-failed"]) == 0
@@ -88,9 +92,7 @@ def test_retry_failed_continues_from_the_stored_weights(tmp_path, capsys):
 
 
 def test_a_retry_chunk_that_ends_worse_keeps_the_stored_model(tmp_path, capsys):
-    args = ["train", "iit", "-i", "13", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--device", "cpu",
-            "--output-dir", str(tmp_path), "--no-progress"]
-    assert _main(args) == 0
+    args = _train_tiny(tmp_path)
     meta_path, weights = tmp_path / "13" / "meta_510.json", tmp_path / "13" / "ll_model_510.pth"
     meta = json.loads(meta_path.read_text())
     # pretend the stored weights were nearly passing: one tiny chunk cannot beat that
@@ -105,9 +107,7 @@ def test_a_retry_chunk_that_ends_worse_keeps_the_stored_model(tmp_path, capsys):
 
 
 def test_restart_failed_trains_from_scratch_and_counts_the_replaced_seconds(tmp_path, capsys):
-    args = ["train", "iit", "-i", "13", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--device", "cpu",
-            "--output-dir", str(tmp_path), "--no-progress"]
-    assert _main(args) == 0
+    args = _train_tiny(tmp_path)
     meta_path, weights = tmp_path / "13" / "meta_510.json", tmp_path / "13" / "ll_model_510.pth"
     first_weights = torch.load(weights)
     meta = json.loads(meta_path.read_text())
@@ -132,9 +132,7 @@ def test_restart_failed_trains_from_scratch_and_counts_the_replaced_seconds(tmp_
 
 
 def test_restart_insufficient_retrains_only_passing_models_below_the_sufficiency_target(tmp_path, capsys):
-    args = ["train", "iit", "-i", "13", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--device", "cpu",
-            "--output-dir", str(tmp_path), "--no-progress"]
-    assert _main(args) == 0
+    args = _train_tiny(tmp_path)
     meta_path, weights = tmp_path / "13" / "meta_510.json", tmp_path / "13" / "ll_model_510.pth"
     meta = json.loads(meta_path.read_text())
     meta["gate"].update(iia=1.0, strict_accuracy=1.0, accuracy=1.0, passed=True, circuit_accuracy=0.5, sufficient=False)
@@ -194,9 +192,7 @@ def test_a_failing_model_is_listed_with_where_it_falls_short(tmp_path):
     from circuits_benchmark.training.manifest import manifest_rows
     from circuits_benchmark.training.trainer import regate_stored
 
-    args = ["train", "iit", "-i", "13", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--device", "cpu",
-            "--output-dir", str(tmp_path), "--no-progress"]
-    assert _main(args) == 0
+    _train_tiny(tmp_path)
     meta_path = tmp_path / "13" / "meta_510.json"
     meta = json.loads(meta_path.read_text())
     gate = meta["gate"]
