@@ -42,7 +42,7 @@ def add_parsers(eval_subparsers: argparse._SubParsersAction) -> None:
                                    epilog=UPSTREAM_EPILOG)
     _add_selection(p)
     p.add_argument("--truth-ablation", choices=["patching", "mean", "zero"], default=None,
-                   help="ablation defining the true circuit (default: each file's own; optimal -> patching)")
+                   help="ablation defining the true circuit (default: the Tracr model's files their own ablation, optimal -> patching; trained models zero, every high-level edge, as InterpBench)")
     p.add_argument("--plots", action="store_true", help="also draw one ROC picture per file under {out}/plots")
     p.add_argument("--models-root", default=None, help="trained model store of `siit` folders (default: the training default)")
     p.add_argument("--run", default=None, help="trained model run for the `siit` folder (default 510)")

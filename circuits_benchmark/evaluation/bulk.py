@@ -21,7 +21,7 @@ from circuits_benchmark.graph import Circuit, CircuitFileError, CircuitModelMism
 from .auroc import DegenerateTruthError, auroc_report, mib_auroc, rank_auroc
 from .faithfulness import FRACTIONS, faithfulness_curves
 from .plots import plot_faithfulness, plot_roc
-from .results import CircuitFile, runtime_of, truth_ablation_for
+from .results import CircuitFile, eval_ablation_for, runtime_of, truth_ablation_for
 
 Errors = list[tuple[str, str]]
 
@@ -52,14 +52,15 @@ class CaseCache:
             self._subjects[key] = load_subject(case_id, kind, folder_run or run, models_root, self.device)
         return self._subjects[key]
 
-    def truth(self, model_name: str, case_id: str, graph: ComputationalGraph, ablation: str,
+    def truth(self, model_name: str, case_id: str, graph: ComputationalGraph, truth_ablation: str,
               models_root: Optional[str] = None, run: Optional[str] = None) -> Circuit:
-        """The true circuit of a folder's model on ``graph``."""
+        """The true circuit of a folder's model on ``graph``, the one ``truth_ablation`` defines
+        (``truth_ablation_for``; IOI has one truth)."""
         from circuits_benchmark.models import is_ioi
 
         if is_ioi(case_id):
-            return self.subject(model_name, case_id, models_root, run).truth(graph, ablation)
-        return true_circuit(self.get(case_id), graph, ablation)
+            return self.subject(model_name, case_id, models_root, run).truth(graph)
+        return self.get(case_id).true_circuit(graph, truth_ablation)
 
     def task(self, model_name: str, case_id: str, n_examples: int, seed: int, models_root: Optional[str] = None,
              run: Optional[str] = None) -> Any:
@@ -120,11 +121,6 @@ def load_model(model_name: str, compiled: Any, models_root: Optional[str] = None
     raise ValueError(f"unknown model folder {model_name!r}: expected tracr, siit, siit_{{run}} or interpbench")
 
 
-def true_circuit(compiled: Any, graph: ComputationalGraph, ablation: str) -> Circuit:
-    """The case's true circuit on ``graph`` (the Tracr model's, or an LL model's: see ``CompiledCase.alignment_for``)."""
-    return compiled.true_circuit(graph, truth_ablation_for(ablation))
-
-
 def read_for_model(cf: CircuitFile, graph: ComputationalGraph) -> Circuit:
     """Read ``cf`` against its model's ``graph``; refuses (CircuitFileError) a file of another model
     (cfg or node / edge names differ), a malformed file or one with non-finite scores."""
@@ -156,11 +152,11 @@ def auroc_rows(files: Sequence[CircuitFile], truth_ablation: Optional[str] = Non
     for cf in tqdm(files, desc="auroc", disable=not progress or len(files) < 2):
         try:
             circuit = read_for_model(cf, cases.graph(cf.model, cf.case_id, models_root, run))
-            t_abl = truth_ablation or cf.ablation
+            t_abl = truth_ablation or truth_ablation_for(cf.ablation, cf.model)
             truth = cases.truth(cf.model, cf.case_id, circuit.graph, t_abl, models_root, run)
             head_level = cf.model != "tracr"
             report = auroc_report(circuit, truth, head_level_truth=head_level)
-            rows.append({**_base_row(cf), "truth_ablation": truth_ablation_for(t_abl),
+            rows.append({**_base_row(cf), "truth_ablation": t_abl,
                          "truth_level": "head" if head_level else "edge", "n_edges": circuit.graph.n_edges,
                          "n_true_edges": truth.n_edges, **report})
             if plots_dir is not None:
@@ -194,7 +190,7 @@ def faithfulness_rows(files: Sequence[CircuitFile], metric: Optional[str] = None
                 tasks[key] = cases.task(cf.model, cf.case_id, n_examples, seed, models_root, run)
             task = tasks[key]
             circuit = read_for_model(cf, task.graph())
-            eval_ablation = ablation or truth_ablation_for(cf.ablation)
+            eval_ablation = ablation or eval_ablation_for(cf.ablation)
             level = "node" if cf.level == "node" and circuit.node_scores is not None else "edge"
             with torch.no_grad():
                 result = faithfulness_curves(task, circuit, metric, eval_ablation, fractions, rounding, level,

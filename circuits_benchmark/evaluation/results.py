@@ -10,7 +10,8 @@ hub). ``case_ioi`` / ``case_ioi_next_token`` hold circuits of the simplified IOI
 from ``ioi.true_circuit``).
 
 The ground truth of a file is ``compiled.alignment.mib_edges(truth_ablation)`` on the circuit's
-graph, where ``truth_ablation`` is the file's ablation (``optimal`` -> ``patching``) unless
+graph, where ``truth_ablation`` (``truth_ablation_for``) is the file's ablation (``optimal`` ->
+``patching``) for the Tracr model and ``zero`` (every high-level edge) for trained models, unless
 overridden. For models other than ``tracr``, the truth is head-level (SIIT trains per head), so
 the headline ``auroc`` is the head-level one; for ``tracr`` it is the edge-level one.
 """
@@ -119,9 +120,25 @@ def find_circuit_files(root: PathLike = DEFAULT_CIRCUITS_DIR, models: Optional[S
     return found
 
 
-def truth_ablation_for(ablation: str) -> str:
-    """The ablation defining the ground truth for circuits found under ``ablation``."""
+def eval_ablation_for(ablation: str) -> str:
+    """The ablation circuits found under ``ablation`` are evaluated with (``optimal`` -> ``patching``)."""
     return "patching" if ablation == "optimal" else ablation
+
+
+def truth_ablation_for(ablation: str, model: str = "tracr") -> str:
+    """The ablation whose true circuit scores circuits found under ``ablation`` on ``model`` (a results
+    folder name or model kind: tracr, siit, siit_{run}, interpbench).
+
+    The compiled Tracr model: the circuit's own ablation. Under resample or mean ablation its components
+    computed from positions alone are constant, hence their own replacement, and are left out.
+    A trained model: every edge the high-level graph implies (the ``zero`` truth), whatever the
+    ablation, as InterpBench's ``edges.pkl``. Its position-only components are trained only by
+    interchanges that cannot change the output, so nothing keeps them constant, and in 26 of the 118
+    shipped models they carry the answer once ablated together (EXPERIMENTS.md section 5).
+    """
+    if model != "tracr":
+        return "zero"
+    return eval_ablation_for(ablation)
 
 
 def runtime_of(meta: dict) -> Optional[float]:

@@ -53,3 +53,30 @@ def test_table_compares_models_on_the_union_of_nodes(case2):
     text = format_realism_table(rows, summaries)
     assert "tracr effect" in text and "again acc" in text
     assert len(text.splitlines()) == 1 + len(rows) + 1 + len(summaries)
+
+
+def test_a_trained_models_truth_keeps_its_position_only_nodes():
+    """Case 103's position-only components are constant in the Tracr model, so its resample truth
+    leaves them out; the shipped SIIT model computes them from the tokens, so its truth is every
+    high-level edge (as InterpBench's edges.pkl), and only that truth carries the behaviour alone."""
+    from circuits_benchmark.evaluation.realism import circuit_score
+    from circuits_benchmark.models import load_subject
+
+    siit = load_subject("103", "siit", None, None, "cpu")
+    task = siit.task(32, 0)
+    graph = task.graph()
+    every_edge = siit.compiled.true_circuit(graph, "zero")
+    resample = siit.compiled.true_circuit(graph, "patching")
+    assert resample.n_edges < every_edge.n_edges
+    for ablation in ("patching", "mean", "optimal", "zero"):
+        assert siit.truth(graph, ablation).edge_names() == every_edge.edge_names()
+    assert siit.truth(graph, "patching", truth_ablation="patching").edge_names() == resample.edge_names()
+
+    reference, defined = siit.reference(task)
+    kept = circuit_score(task, siit.truth(graph), reference, defined, "patching").score
+    without = circuit_score(task, resample, reference, defined, "patching").score
+    assert kept >= 0.95 and without < 0.5
+
+    tracr = load_subject("103", "tracr", None, None, "cpu")
+    tracr_graph = tracr.task(8, 0).graph()
+    assert tracr.truth(tracr_graph).edge_names() == tracr.compiled.true_circuit(tracr_graph, "patching").edge_names()

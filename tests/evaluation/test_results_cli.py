@@ -147,7 +147,7 @@ def test_siit_folders_use_head_level_truth_and_the_stored_model(tmp_path, case3,
     compiled, _ = case3
     ll = load_ll_model("3", "510", siit_store).model
     graph = ComputationalGraph.from_model(ll)
-    truth = Circuit.from_edges(graph, compiled.alignment.mib_edges("patching"))
+    truth = compiled.true_circuit(graph, "zero")  # a trained model's truth: every high-level edge
     folder = tmp_path / "circuits" / "siit" / "case_3"
     folder.mkdir(parents=True)
     write_circuit(Circuit.from_scores(graph, truth.edge_in_graph.double()), folder / "perfect_edge_patching.json")
