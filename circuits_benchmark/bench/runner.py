@@ -160,16 +160,25 @@ def method_levels(config: BenchConfig, method: str) -> list[str]:
 
 
 def discovery_jobs(config: BenchConfig, cases: list[str]) -> list[DiscoveryJob]:
+    """One job per case, method, level and ablation; every case's first level before any case's next,
+    so that the levels of one case rarely run at the same time (optimal ablation learns its values
+    once per case, in ``cache/oa_values.pt`` next to the circuits, and its later level reads them)."""
     jobs = []
-    for case_id in cases:
-        folder = config.circuits_dir / config.model_label / f"case_{case_id}"
-        for method in config.methods:
-            for level in method_levels(config, method):
+    for level_index in range(len(config.levels)):
+        for case_id in cases:
+            folder = config.circuits_dir / config.model_label / f"case_{case_id}"
+            for method in config.methods:
+                levels = method_levels(config, method)
+                if level_index >= len(levels):
+                    continue
+                level = levels[level_index]
+                options = {"extra": {"oa_cache": str(folder / "cache" / "oa_values.pt")}} if method == "oa" else {}
                 for ablation in method_ablations(config, method):
                     out = folder / f"{method}_{level}_{ablation}.json"
                     jobs.append(DiscoveryJob(case_id, method, str(out), config.model, config.run,
                                              config.models_root if config.model == "siit" else None,
-                                             level, ablation, config.n_examples, config.seed, config.device))
+                                             level, ablation, config.n_examples, config.seed, config.device,
+                                             options))
     return jobs
 
 

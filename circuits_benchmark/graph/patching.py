@@ -100,6 +100,53 @@ def _as_node_rows(act: Tensor) -> Tensor:
     return act if act.ndim == 4 else act.unsqueeze(-2)
 
 
+@dataclass(frozen=True)
+class _Reader:
+    """Where a run reads the outputs of upstream rows ``start .. start + count - 1``.
+
+    Heads are read at ``hook_z`` and projected here by their ``W_O`` (``w_out``, ``[heads, d_head,
+    d_model]``): TransformerLens's own per-head result (``use_attn_result``) materialises a
+    ``[batch, pos, heads, d_head, d_model]`` product, which made passes on long inputs several times
+    slower. Other nodes are read at their output hook as they are.
+    """
+
+    hook: str
+    start: int
+    count: int
+    w_out: Optional[Tensor] = None
+
+    def rows(self, act: Tensor, index: Optional[list[int]] = None) -> Tensor:
+        """``act`` -> ``[batch, pos, rows, d_model]``, of the rows ``index`` (offsets from ``start``; None = all)."""
+        if self.w_out is None:
+            rows = _as_node_rows(act)
+            return rows if index is None else rows[..., index, :]
+        z, w_out = (act, self.w_out) if index is None else (act[..., index, :], self.w_out[index])
+        return torch.einsum("bphd,hdm->bphm", z, w_out)
+
+
+def _readers(model: Any, graph: ComputationalGraph) -> list[_Reader]:
+    """The ``_Reader`` of every output hook of ``graph`` on ``model``."""
+    readers = []
+    for name, start, count in _output_hooks(graph):
+        if name.endswith(".attn.hook_result"):
+            layer = int(name.split(".")[1])
+            readers.append(_Reader(name[: -len("hook_result")] + "hook_z", start, count, model.blocks[layer].attn.W_O))
+        else:
+            readers.append(_Reader(name, start, count))
+    return readers
+
+
+@contextmanager
+def _without_head_results(model: Any) -> Iterator[None]:
+    """Run without TransformerLens's per-head results (heads are read at ``hook_z``, see ``_Reader``)."""
+    saved = model.cfg.use_attn_result
+    model.cfg.use_attn_result = False
+    try:
+        yield
+    finally:
+        model.cfg.use_attn_result = saved
+
+
 @torch.no_grad()
 def collect_node_outputs(model: Any, graph: ComputationalGraph, tokens: Tensor,
                          attention_mask: Optional[Tensor] = None,
@@ -110,14 +157,15 @@ def collect_node_outputs(model: Any, graph: ComputationalGraph, tokens: Tensor,
     device, _ = _model_device_dtype(model)
     outputs: list[Optional[Tensor]] = [None] * graph.n_upstream
 
-    def make_hook(start: int, count: int) -> Callable:
+    def make_hook(reader: _Reader) -> Callable:
         def hook(act: Tensor, hook: Any) -> None:
-            outputs[start] = _as_node_rows(act).detach()
+            outputs[reader.start] = reader.rows(act).detach()
         return hook
 
-    fwd_hooks = [(name, make_hook(start, count)) for name, start, count in _output_hooks(graph)] + list(extra_hooks)
+    fwd_hooks = [(reader.hook, make_hook(reader)) for reader in _readers(model, graph)] + list(extra_hooks)
     kwargs = {} if attention_mask is None else {"attention_mask": attention_mask.to(device)}
-    model.run_with_hooks(tokens.to(device), fwd_hooks=fwd_hooks, return_type=None, **kwargs)
+    with _without_head_results(model):
+        model.run_with_hooks(tokens.to(device), fwd_hooks=fwd_hooks, return_type=None, **kwargs)
     return torch.cat([o for o in outputs if o is not None], dim=-2)
 
 
@@ -382,9 +430,11 @@ class _PatchRun:
     parents before ``start`` (not recomputed) take their clean outputs.
     """
 
-    def __init__(self, graph: ComputationalGraph, edge_mask: Tensor, source: Tensor, batch: int, pos: int,
-                 neuron_mask: Optional[Tensor], start: int = 0, clean: Optional[CleanRun] = None):
+    def __init__(self, graph: ComputationalGraph, readers: list[_Reader], edge_mask: Tensor, source: Tensor,
+                 batch: int, pos: int, neuron_mask: Optional[Tensor], start: int = 0,
+                 clean: Optional[CleanRun] = None):
         self.graph = graph
+        self.readers = readers
         self.n_circuits = edge_mask.shape[0]
         self.batch = batch
         self.source = source.unsqueeze(0)  # [1, B|1, P|1, n_up, d]
@@ -436,14 +486,15 @@ class _PatchRun:
             self.deltas_off[row] = delta * self.neuron_off[..., row, :]
 
     # -- output side
-    def output_hook(self, start: int, count: int) -> Callable:
-        rows = [r for r in range(start, start + count) if r in self.needed]
+    def output_hook(self, reader: _Reader) -> Callable:
+        rows = [r for r in range(reader.start, reader.start + reader.count) if r in self.needed]
+        index = None if len(rows) == reader.count else [r - reader.start for r in rows]
 
         def hook(act: Tensor, hook: Any) -> None:
-            acts = _as_node_rows(act)
+            acts = reader.rows(act, index)
             acts = acts.view(self.n_circuits, self.batch, *acts.shape[1:])
-            for r in rows:
-                self._store(r, self.source[..., r, :] - acts[..., r - start, :])
+            for i, r in enumerate(rows):
+                self._store(r, self.source[..., r, :] - acts[..., i, :])
         return hook
 
     # -- input side
@@ -493,23 +544,20 @@ class _PatchRun:
         return self._stacks[key]
 
     # -- per-layer TransformerLens flags
-    def layer_flags(self) -> dict[int, tuple[bool, bool, bool]]:
-        """Per layer: (split q/k/v inputs, per-head results, hook_mlp_in) — on only where this run patches
-        a head input, records a head output or patches an MLP input. Per-head inputs and results make a
-        block several times slower on CPU, so layers that need neither run as plain blocks."""
-        graph = self.graph
+    def layer_flags(self) -> dict[int, tuple[bool, bool]]:
+        """Per layer: (split q/k/v inputs, hook_mlp_in) — on only where this run patches a head input or
+        an MLP input. Per-head inputs make a block several times slower on CPU, so layers that need
+        none run as plain blocks."""
         patched_inputs = {plan[0] for plan in self.plans}
         flags = {}
-        for layer in range(graph.cfg.n_layers):
+        for layer in range(self.graph.cfg.n_layers):
             split = any(f"blocks.{layer}.hook_{x}_input" in patched_inputs for x in QKV)
-            result = any(n.layer == layer and n.is_head and n.upstream_index in self.needed for n in graph.upstream_nodes)
-            mlp_in = f"blocks.{layer}.hook_mlp_in" in patched_inputs
-            flags[layer] = (split, result, mlp_in)
+            flags[layer] = (split, f"blocks.{layer}.hook_mlp_in" in patched_inputs)
         return flags
 
-    def flag_hook(self, cfg: Any, flags: tuple[bool, bool, bool]) -> Callable:
+    def flag_hook(self, cfg: Any, flags: tuple[bool, bool]) -> Callable:
         def hook(act: Tensor, hook: Any) -> None:
-            cfg.use_split_qkv_input, cfg.use_attn_result, mlp_in = flags
+            cfg.use_split_qkv_input, mlp_in = flags
             if not cfg.attn_only:
                 cfg.use_hook_mlp_in = mlp_in
         return hook
@@ -520,9 +568,9 @@ class _PatchRun:
             (f"blocks.{layer}.hook_resid_pre", self.flag_hook(cfg, flags))
             for layer, flags in self.layer_flags().items() if lean and layer >= start
         ]
-        for name, start, count in _output_hooks(self.graph):
-            if any(start <= r < start + count for r in self.needed):
-                hooks.append((name, self.output_hook(start, count)))
+        for reader in self.readers:
+            if any(reader.start <= r < reader.start + reader.count for r in self.needed):
+                hooks.append((reader.hook, self.output_hook(reader)))
         hooks += [(plan[0], self.input_hook(*plan[1:])) for plan in self.plans]
         return hooks
 
@@ -564,7 +612,7 @@ def patched_forward(model: Any, graph: ComputationalGraph, clean_tokens: Tensor,
         if not clean.matches(clean_tokens):
             raise ValueError("the cached clean run is of other tokens than clean_tokens")
         start = pass_start_layer(graph, masks)
-    run = _PatchRun(graph, masks, source_acts, batch, pos, neuron_mask, start, clean)
+    run = _PatchRun(graph, _readers(model, graph), masks, source_acts, batch, pos, neuron_mask, start, clean)
     if attention_mask is None and clean is not None:
         attention_mask = clean.attention_mask
     kwargs = {}
@@ -577,12 +625,12 @@ def patched_forward(model: Any, graph: ComputationalGraph, clean_tokens: Tensor,
         model_input = clean.resid[start].repeat(n_circuits, 1, 1)
         kwargs["start_at_layer"] = start
     cfg = model.cfg
-    saved = (cfg.use_split_qkv_input, cfg.use_attn_result, cfg.use_hook_mlp_in)
+    saved = (cfg.use_split_qkv_input, cfg.use_hook_mlp_in)
     try:
-        with temporary_hooks(model, run.fwd_hooks(cfg, start, lean=clean is not None)):
+        with _without_head_results(model), temporary_hooks(model, run.fwd_hooks(cfg, start, lean=clean is not None)):
             logits = model(model_input, **kwargs)
     finally:  # the per-layer hooks switch these flags
-        cfg.use_split_qkv_input, cfg.use_attn_result, cfg.use_hook_mlp_in = saved
+        cfg.use_split_qkv_input, cfg.use_hook_mlp_in = saved
     logits = logits.view(n_circuits, batch, *logits.shape[1:])
     return logits[0] if single else logits
 
@@ -609,21 +657,34 @@ def evaluate_edge_masks(model: Any, graph: ComputationalGraph, clean_tokens: Ten
     source_acts = resolve_source(model, graph, source, tuple(clean_tokens.shape), progress)
     per_batch = circuits_per_batch or default_circuits_per_batch(model, clean_tokens)
     clean = CleanRun.of(model, graph, clean_tokens, attention_mask)
-    first = _first_patched_layer(graph, edge_masks)
-    order = torch.argsort(first, stable=True)
+    chunks = start_layer_chunks(graph, edge_masks, per_batch)
     values: list[Tensor] = []
-    starts = range(0, edge_masks.shape[0], per_batch)
     with torch.no_grad():
-        for start in tqdm(starts, desc="patched forwards", disable=not progress or len(starts) < 4):
-            chunk = edge_masks[order[start:start + per_batch].to(edge_masks.device)]
-            logits = patched_forward(model, graph, clean_tokens, chunk, source_acts, attention_mask, clean=clean)
+        for chunk in tqdm(chunks, desc="patched forwards", disable=not progress or len(chunks) < 4):
+            logits = patched_forward(model, graph, clean_tokens, edge_masks[chunk.to(edge_masks.device)],
+                                     source_acts, attention_mask, clean=clean)
             values.append(metric(logits).detach())
     if not values:
         return torch.empty(0)
     in_order = torch.cat(values)
     results = torch.empty_like(in_order)
-    results[order.to(results.device)] = in_order
+    results[torch.cat(chunks).to(results.device)] = in_order
     return results
+
+
+def start_layer_chunks(graph: ComputationalGraph, edge_masks: Tensor, per_batch: int,
+                       one_layer: bool = False) -> list[Tensor]:
+    """Indices of ``edge_masks [N, n_edges]`` in chunks of at most ``per_batch``, ordered by the first
+    layer each mask patches (so a pass with ``CleanRun`` starts late); with ``one_layer``, no chunk
+    mixes first layers (more passes, none started earlier than its circuits need)."""
+    first = _first_patched_layer(graph, edge_masks)
+    order = torch.argsort(first, stable=True)
+    groups = torch.unique_consecutive(first[order], return_counts=True)[1].tolist() if one_layer else [len(order)]
+    chunks, at = [], 0
+    for size in groups:
+        chunks += list(order[at:at + size].split(per_batch))
+        at += size
+    return chunks
 
 
 def _first_patched_layer(graph: ComputationalGraph, edge_masks: Tensor) -> Tensor:

@@ -19,6 +19,8 @@ for any ablation, including ``optimal``) and `node_to_edge_scores`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import replace
 from typing import Callable, Optional
 
@@ -35,8 +37,10 @@ from circuits_benchmark.graph import (
     resolve_source,
     single_edge_ablation_masks,
 )
+from circuits_benchmark.graph.patching import CleanRun, start_layer_chunks
 from circuits_benchmark.methods.base import MethodConfig, discovery_method
 from circuits_benchmark.tasks import PatchingTask
+from circuits_benchmark.utils.atomic import torch_save
 from circuits_benchmark.utils.torch_utils import frozen_weights
 
 Tensor = torch.Tensor
@@ -62,17 +66,46 @@ def method_source(task: PatchingTask, graph: ComputationalGraph, config: MethodC
     """Resolved source activations for ``config.ablation`` (``optimal``: learned here first).
 
     ``config.extra`` keys for ``optimal``: ``oa_epochs`` (default 100), ``oa_lr`` (0.05),
-    ``oa_per_position`` (False).
+    ``oa_per_position`` (False), ``oa_cache`` (a file: values learned on the same model, data and
+    settings are read from it instead of learned again, and new ones are written to it; `bench` gives
+    one per case so that the edge and node levels learn once).
     """
     if config.ablation == "optimal":
-        values = learn_optimal_ablation(
-            task, graph, epochs=int(config.extra.get("oa_epochs", 100)), lr=float(config.extra.get("oa_lr", 0.05)),
-            per_position=bool(config.extra.get("oa_per_position", False)), metric=config.metric,
-            circuits_per_batch=config.batch_size, progress=config.progress)
+        settings = {"epochs": int(config.extra.get("oa_epochs", 100)), "lr": float(config.extra.get("oa_lr", 0.05)),
+                    "per_position": bool(config.extra.get("oa_per_position", False)), "metric": config.metric,
+                    "circuits_per_batch": config.batch_size}
+        cache = config.extra.get("oa_cache")
+        key = _values_key(task, graph, settings) if cache else ""
+        values = _cached_values(cache, key) if cache else None
+        if values is None:
+            values = learn_optimal_ablation(task, graph, progress=config.progress, **settings)
+            if cache:
+                torch_save({"key": key, "values": values.cpu()}, cache)
         source: PatchSource = PatchSource.learned(values)
     else:
         source = task.source(config.ablation)
     return resolve_source(task.model, graph, source, tuple(task.clean_tokens.shape), config.progress)
+
+
+def _values_key(task: PatchingTask, graph: ComputationalGraph, settings: dict) -> str:
+    """What learned values depend on: the model's weights, the task's data, the graph and the settings."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    digest.update(f"{graph.n_upstream} {graph.n_edges} {task.default_metric}".encode())
+    tensors = [task.clean_tokens] + ([task.clean_mask] if task.clean_mask is not None else [])
+    for tensor in tensors + [p.detach() for p in task.model.state_dict().values()]:
+        digest.update(tensor.cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _cached_values(path: str, key: str) -> Optional[Tensor]:
+    """The values stored in ``path`` under ``key`` (None: no file, another key or an unreadable file)."""
+    try:
+        stored = torch.load(path, weights_only=True)
+    except Exception:  # noqa: BLE001 - a missing, partial or foreign file is learned again, never trusted
+        return None
+    if not isinstance(stored, dict) or stored.get("key") != key:
+        return None
+    return stored["values"]
 
 
 @torch.no_grad()
@@ -119,7 +152,8 @@ def learn_optimal_ablation(task: PatchingTask, graph: Optional[ComputationalGrap
     with ``per_position``), rows in ``graph.upstream_nodes`` order.
 
     Full-batch Adam on the task's clean inputs; each epoch is one step over all nodes (circuits of
-    ``circuits_per_batch`` nodes at a time, gradients accumulated).
+    ``circuits_per_batch`` nodes at a time, gradients accumulated); each pass starts at the layer its
+    nodes' outputs are first read (``start_layer_chunks``, from the cached clean run).
     """
     graph = graph or task.graph()
     model = task.model
@@ -131,15 +165,16 @@ def learn_optimal_ablation(task: PatchingTask, graph: Optional[ComputationalGrap
     masks = single_node_ablation_masks(graph, dtype=dtype, device=device)
     loss_fn = method_loss(task, metric)
     optimizer = torch.optim.Adam([values], lr=lr)
+    clean = CleanRun.of(model, graph, task.clean_tokens, task.clean_mask)
+    chunks = start_layer_chunks(graph, masks, circuits_per_batch, one_layer=True)
     with frozen_weights(model):
         bar = tqdm(range(epochs), desc="optimal ablation", disable=not progress)
         for _ in bar:
             optimizer.zero_grad()
             total = 0.0
-            for start in range(0, graph.n_upstream, circuits_per_batch):
-                chunk = masks[start:start + circuits_per_batch]
-                logits = patched_forward(model, graph, task.clean_tokens, chunk, PatchSource.learned(values),
-                                         task.clean_mask)
+            for chunk in chunks:
+                logits = patched_forward(model, graph, task.clean_tokens, masks[chunk.to(masks.device)],
+                                         PatchSource.learned(values), task.clean_mask, clean=clean)
                 loss = loss_fn(logits).sum()
                 loss.backward()
                 total += loss.detach().item()

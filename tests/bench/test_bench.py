@@ -217,3 +217,20 @@ def test_bench_passing_selects_the_models_that_pass_the_gate(tmp_path, capsys):
     assert passing_cases(args) == ["13"]
     with pytest.raises(SystemExit, match="with --model siit"):
         passing_cases(argparse.Namespace(model="tracr", models_root=str(store), run=None))
+
+
+def test_optimal_ablation_learns_once_for_both_levels_of_a_case(tmp_path):
+    from circuits_benchmark.bench.runner import discovery_jobs
+
+    config = _config(tmp_path, cases=["3", "4"], methods=["oa", "ugs", "exact"], levels=("edge", "node"))
+    jobs = discovery_jobs(config, config.cases)
+    order = [(j.level, j.case_id, j.method) for j in jobs]
+    assert order == [("edge", "3", "oa"), ("edge", "3", "ugs"), ("edge", "3", "exact"),
+                     ("edge", "4", "oa"), ("edge", "4", "ugs"), ("edge", "4", "exact"),
+                     ("node", "3", "oa"), ("node", "3", "exact"), ("node", "4", "oa"), ("node", "4", "exact")]
+    caches = {j.level: j.method_options["extra"]["oa_cache"] for j in jobs if j.method == "oa" and j.case_id == "3"}
+    assert caches["edge"] == caches["node"] and "case_3" in caches["edge"]
+    report = run_benchmark(_config(tmp_path, methods=["oa"], levels=("edge", "node"), faithfulness=False,
+                                   realism=False), log=lambda _: None)
+    assert not report.failures and len(report.auroc_rows) == 2  # the cache is not taken for a circuit file
+    assert (tmp_path / "circuits" / "tracr" / "case_3" / "cache" / "oa_values.pt").exists()

@@ -296,3 +296,56 @@ def test_evaluate_edge_masks_keeps_the_callers_order(model_and_graph, tokens):
     with torch.no_grad():
         expected = torch.stack([metric(patched_forward(model, graph, clean, m, source)) for m in masks])
     assert max_diff(values, expected) < TOL
+
+
+def test_clean_run_passes_carry_gradients_to_a_learned_source(model_and_graph, tokens):
+    """Optimal ablation learns its source through passes that start late: same logits and gradients."""
+    from circuits_benchmark.graph.patching import CleanRun, pass_start_layer
+
+    model, graph = model_and_graph
+    clean, _ = tokens
+    cached = CleanRun.of(model, graph, clean)
+    masks = torch.stack(_masks_by_first_layer(graph, torch.Generator().manual_seed(3)))
+    masks = masks[[pass_start_layer(graph, m) == 1 for m in masks]]
+    assert len(masks) and pass_start_layer(graph, masks) == 1
+    grads, logits = [], []
+    for run in (None, cached):
+        values = torch.randn(graph.n_upstream, graph.cfg.d_model, dtype=torch.float64,
+                             generator=torch.Generator().manual_seed(4)).requires_grad_(True)
+        out = patched_forward(model, graph, clean, masks, PatchSource.learned(values), clean=run)
+        out[..., -1, :].log_softmax(-1)[..., 0].sum().backward()
+        grads.append(values.grad)
+        logits.append(out.detach())
+    assert grads[0].abs().max() > 1e-3
+    assert max_diff(logits[0], logits[1]) < TOL and max_diff(grads[0], grads[1]) < TOL
+
+
+def test_start_layer_chunks_cover_every_mask_once(model_and_graph):
+    from circuits_benchmark.graph.patching import _first_patched_layer, start_layer_chunks
+
+    _, graph = model_and_graph
+    masks = torch.stack(_masks_by_first_layer(graph, torch.Generator().manual_seed(5)))
+    first = _first_patched_layer(graph, masks)
+    for one_layer in (False, True):
+        chunks = start_layer_chunks(graph, masks, 2, one_layer)
+        assert sorted(torch.cat(chunks).tolist()) == list(range(len(masks)))
+        assert all(len(c) <= 2 for c in chunks)
+        starts = [int(first[c].min()) for c in chunks]
+        assert starts == sorted(starts)
+        if one_layer:
+            assert all(len(set(first[c].tolist())) == 1 for c in chunks)
+
+
+def test_passes_run_without_per_head_results(model_and_graph, tokens):
+    """Heads are read at hook_z: TransformerLens's per-head result tensor is never built in a pass."""
+    from circuits_benchmark.graph.patching import temporary_hooks
+
+    model, graph = model_and_graph
+    clean, corrupted = tokens
+    fired = []
+    with temporary_hooks(model, [("blocks.0.attn.hook_result", lambda act, hook: fired.append(hook))]):
+        patched_forward(model, graph, clean, graph.full_edge_mask(0.5), PatchSource.corrupted(corrupted))
+        assert not fired
+        model(clean)  # the prepared model itself still computes them
+        assert fired
+    assert model.cfg.use_attn_result

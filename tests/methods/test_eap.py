@@ -269,7 +269,14 @@ def eap_ig_inputs_with_recording_pass(task: PatchingTask, steps: int, metric: st
         *task.clean_tokens.shape, graph.n_upstream, graph.cfg.d_model)
     difference = source - collect_node_outputs(model, graph, task.clean_tokens)
     rows = slice(0, task.clean_tokens.shape[0])
-    hooks = sorted({n.output_hook for n in graph.upstream_nodes}, key=lambda h: [n.output_hook for n in graph.upstream_nodes].index(h))
+    # heads read at hook_z and projected by W_O (the engine runs without TransformerLens's per-head results)
+    hooks = sorted({n.output_hook.replace("hook_result", "hook_z") for n in graph.upstream_nodes},
+                   key=lambda h: [n.output_hook.replace("hook_result", "hook_z") for n in graph.upstream_nodes].index(h))
+
+    def node_rows(hook: str, act: torch.Tensor) -> torch.Tensor:
+        if hook.endswith("hook_z"):
+            return torch.einsum("bphd,hdm->bphm", act, model.blocks[int(hook.split(".")[1])].attn.W_O)
+        return act if act.ndim == 4 else act.unsqueeze(-2)
     edge_total = torch.zeros(graph.n_edges, dtype=torch.float64)
     neuron_total = torch.zeros(graph.n_upstream, graph.cfg.d_model, dtype=torch.float64)
     for k in range(steps):
@@ -281,7 +288,7 @@ def eap_ig_inputs_with_recording_pass(task: PatchingTask, steps: int, metric: st
         seen = {}
         with torch.no_grad(), model.hooks(fwd_hooks=[(h, lambda a, hook: seen.__setitem__(hook.name, a)) for h in hooks]):
             patched_forward(model, graph, task.clean_tokens, edge_mask, source)
-        acts = torch.cat([seen[h] if seen[h].ndim == 4 else seen[h].unsqueeze(-2) for h in hooks], dim=-2)
+        acts = torch.cat([node_rows(h, seen[h]) for h in hooks], dim=-2)
         g_edge, _ = mask_gradients(task, graph, m, rows, acts + difference, edge_mask)
         _, g_neuron = mask_gradients(task, graph, m, rows, acts + difference, torch.ones_like(edge_mask), neuron_mask)
         edge_total += g_edge

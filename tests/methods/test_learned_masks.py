@@ -132,3 +132,30 @@ def test_oa_method_scores_edges_and_nodes(case3):
                                                                      extra={"oa_epochs": 40}))
     upstream = [n.index for n in graph.upstream_nodes]
     assert roc_auc_score(truth.node_in_graph[upstream].numpy(), node_circuit.node_scores[upstream].numpy()) >= 0.95
+
+
+def test_optimal_values_are_learned_once_per_model_data_and_settings(tmp_path, monkeypatch):
+    from circuits_benchmark.methods import optimal_ablation as oa
+
+    task = random_task(seed=4)
+    graph = task.graph()
+    cache = tmp_path / "cache" / "oa_values.pt"
+    config = MethodConfig(level="node", ablation="optimal", progress=False,
+                          extra={"oa_cache": str(cache), "oa_epochs": 3})
+    learned = oa.method_source(task, graph, config)
+    assert cache.exists()
+
+    def no_learning(*args, **kwargs):
+        raise AssertionError("learned again")
+
+    monkeypatch.setattr(oa, "learn_optimal_ablation", no_learning)
+    assert torch.equal(oa.method_source(task, graph, config), learned)
+    for changed in (MethodConfig(level="node", ablation="optimal", progress=False,  # other settings
+                                 extra={"oa_cache": str(cache), "oa_epochs": 4}),
+                    config):
+        other_task = task if changed is not config else random_task(seed=5)  # other data
+        with pytest.raises(AssertionError, match="learned again"):
+            oa.method_source(other_task, other_task.graph(), changed)
+    cache.write_bytes(b"half a file")  # an unreadable cache is learned again, never trusted
+    with pytest.raises(AssertionError, match="learned again"):
+        oa.method_source(task, graph, config)
