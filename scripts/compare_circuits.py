@@ -3,7 +3,7 @@ change, which must not change a method's results).
 
 Per method and level: how many circuits both folders hold, the largest score difference relative to
 the circuit's largest score, how many circuits' AUROC (against the truth, as `eval auroc` scores it)
-differs by more than 1e-9 and by how much at most, and both folders' summed runtimes.
+differs by more than 1e-9 and by how much at most, both mean AUROCs and both summed runtimes.
 
     PYTHONPATH=. python scripts/compare_circuits.py results/study/circuits /tmp/fresh/circuits --model siit \
         --models-root circuits_benchmark/siit_models
@@ -38,6 +38,7 @@ def main() -> None:
         raise SystemExit(f"no circuit of model {args.model!r} in both {args.old} and {args.new}")
     cache = CaseCache()
     stats: dict[tuple[str, str], dict] = defaultdict(lambda: {"n": 0, "diff": 0.0, "changed": 0, "auroc": 0.0,
+                                                              "old_sum": 0.0, "new_sum": 0.0,
                                                               "old_s": 0.0, "new_s": 0.0})
     worst: list[tuple[float, str]] = []
     for old_file, new_file in tqdm(pairs, desc="compare"):
@@ -50,9 +51,12 @@ def main() -> None:
         truth = cache.truth(args.model, old_file.case_id, graph,
                             truth_ablation_for(old_file.ablation, args.model), args.models_root, None)
         head = args.model != "tracr"
-        delta = abs(auroc_report(new, truth, head_level_truth=head)["auroc"]
-                    - auroc_report(old, truth, head_level_truth=head)["auroc"])
+        auroc_old = auroc_report(old, truth, head_level_truth=head)["auroc"]
+        auroc_new = auroc_report(new, truth, head_level_truth=head)["auroc"]
+        delta = abs(auroc_new - auroc_old)
         s = stats[(old_file.method, old_file.level)]
+        s["old_sum"] += auroc_old
+        s["new_sum"] += auroc_new
         s["n"] += 1
         s["diff"] = max(s["diff"], diff)
         s["changed"] += delta > 1e-9
@@ -62,14 +66,15 @@ def main() -> None:
         if delta > 1e-9:
             worst.append((delta, f"case {old_file.case_id} {old_file.method}/{old_file.level}"))
     print(f"{'method / level':26s} {'circuits':>8s} {'max rel. diff':>13s} {'AUROC changed':>13s} "
-          f"{'max |AUROC diff|':>16s} {'old s':>8s} {'new s':>8s} {'old / new':>9s}")
+          f"{'max |AUROC diff|':>16s} {'mean AUROC old':>14s} {'new':>6s} {'old s':>8s} {'new s':>8s} {'old / new':>9s}")
     total_old = total_new = 0.0
     for (method, level), s in sorted(stats.items(), key=lambda kv: -kv[1]["old_s"]):
         total_old, total_new = total_old + s["old_s"], total_new + s["new_s"]
         ratio = s["old_s"] / s["new_s"] if s["new_s"] else float("nan")
         print(f"{method + ' / ' + level:26s} {s['n']:8d} {s['diff']:13.2e} {s['changed']:13d} {s['auroc']:16.4f} "
+              f"{s['old_sum'] / s['n']:14.4f} {s['new_sum'] / s['n']:6.4f} "
               f"{s['old_s']:8.0f} {s['new_s']:8.0f} {ratio:8.2f}x")
-    print(f"{'all':26s} {len(pairs):8d} {'':13s} {sum(s['changed'] for s in stats.values()):13d} {'':16s} "
+    print(f"{'all':26s} {len(pairs):8d} {'':13s} {sum(s['changed'] for s in stats.values()):13d} {'':16s} {'':21s} "
           f"{total_old:8.0f} {total_new:8.0f} {total_old / max(total_new, 1e-9):8.2f}x")
     for delta, label in sorted(worst, reverse=True)[:10]:
         print(f"  AUROC differs by {delta:.4f}: {label}")
