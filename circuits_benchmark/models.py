@@ -257,9 +257,9 @@ class Subject:
 
         return task_from_case(self.compiled, n_examples, seed, model=self.model)
 
-    def truth(self, graph: Any, ablation: str = "patching", truth_ablation: Optional[str] = None) -> Any:
+    def truth(self, graph: Any, ablation: str = "patching") -> Any:
         """The true circuit on ``graph`` (this model's) for circuits found under ``ablation``
-        (``truth_ablation_for``), or the one ``truth_ablation`` defines when given."""
+        (``truth_ablation_for``)."""
         if self.is_ioi:
             from circuits_benchmark.ioi import ioi_correspondence, true_circuit
 
@@ -269,7 +269,7 @@ class Subject:
             return true_circuit(graph, corr)
         from circuits_benchmark.evaluation.results import truth_ablation_for
 
-        return self.compiled.true_circuit(graph, truth_ablation or truth_ablation_for(ablation, self.kind))
+        return self.compiled.true_circuit(graph, truth_ablation_for(ablation, self.kind))
 
     @torch.no_grad()
     def reference(self, task: PatchingTask) -> tuple[Tensor, Tensor]:

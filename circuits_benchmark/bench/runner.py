@@ -161,8 +161,8 @@ def method_levels(config: BenchConfig, method: str) -> list[str]:
 
 def discovery_jobs(config: BenchConfig, cases: list[str]) -> list[DiscoveryJob]:
     """One job per case, method, level and ablation; every case's first level before any case's next,
-    so that the levels of one case rarely run at the same time (optimal ablation learns its values
-    once per case, in ``cache/oa_values.pt`` next to the circuits, and its later level reads them)."""
+    so that the levels of one case rarely run at the same time (optimal-ablation values are learned
+    once per case, see ``_method_options``, and later jobs read them)."""
     jobs = []
     for level_index in range(len(config.levels)):
         for case_id in cases:
@@ -172,14 +172,21 @@ def discovery_jobs(config: BenchConfig, cases: list[str]) -> list[DiscoveryJob]:
                 if level_index >= len(levels):
                     continue
                 level = levels[level_index]
-                options = {"extra": {"oa_cache": str(folder / "cache" / "oa_values.pt")}} if method == "oa" else {}
                 for ablation in method_ablations(config, method):
                     out = folder / f"{method}_{level}_{ablation}.json"
                     jobs.append(DiscoveryJob(case_id, method, str(out), config.model, config.run,
                                              config.models_root if config.model == "siit" else None,
                                              level, ablation, config.n_examples, config.seed, config.device,
-                                             options))
+                                             _method_options(folder, method, ablation)))
     return jobs
+
+
+def _method_options(folder: Path, method: str, ablation: str) -> dict:
+    """Jobs that learn optimal-ablation values (oa always, other methods under ``optimal``) share one
+    cache per case, so that each case learns them once."""
+    if method == "oa" or ablation == "optimal":
+        return {"extra": {"oa_cache": str(folder / "cache" / "oa_values.pt")}}
+    return {}
 
 
 def _compile_cases(config: BenchConfig, report: BenchReport) -> list[str]:

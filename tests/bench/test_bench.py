@@ -230,6 +230,10 @@ def test_optimal_ablation_learns_once_for_both_levels_of_a_case(tmp_path):
                      ("node", "3", "oa"), ("node", "3", "exact"), ("node", "4", "oa"), ("node", "4", "exact")]
     caches = {j.level: j.method_options["extra"]["oa_cache"] for j in jobs if j.method == "oa" and j.case_id == "3"}
     assert caches["edge"] == caches["node"] and "case_3" in caches["edge"]
+    assert not any(j.method_options for j in jobs if j.method != "oa")  # only jobs learning optimal values
+    optimal = _config(tmp_path, cases=["3"], methods=["ugs"], ablations=("patching", "optimal"))
+    ugs = {j.ablation: j.method_options for j in discovery_jobs(optimal, optimal.cases)}
+    assert ugs["patching"] == {} and ugs["optimal"]["extra"]["oa_cache"] == caches["edge"]
     report = run_benchmark(_config(tmp_path, methods=["oa"], levels=("edge", "node"), faithfulness=False,
                                    realism=False), log=lambda _: None)
     assert not report.failures and len(report.auroc_rows) == 2  # the cache is not taken for a circuit file
