@@ -34,6 +34,7 @@ from .graph import (
     edge_name,
     prepare_model,
 )
+from .node_patching import patched_forward_nodes
 from .patching import (
     PatchSource,
     collect_node_outputs,
@@ -52,7 +53,7 @@ __all__ = [
     "QKV", "ComputationalGraph", "DownstreamInput", "Edge", "GraphConfig", "Node", "NodeKind",
     "check_model_prepared", "edge_name", "prepare_model",
     "PatchSource", "collect_node_outputs", "dense_patch_weights", "evaluate_edge_masks",
-    "mean_node_outputs", "node_mask_to_edge_mask", "nodes_removed_mask", "patched_forward",
+    "mean_node_outputs", "node_mask_to_edge_mask", "nodes_removed_mask", "patched_forward", "patched_forward_nodes",
     "resolve_source", "single_edge_ablation_masks",
     "Circuit", "nodes_from_edges", "prune_edges", "rank_edges",
     "CircuitFileError", "CircuitModelMismatchError", "circuit_from_dict", "circuit_to_dict", "non_finite_entries",

@@ -343,13 +343,6 @@ def pass_start_layer(graph: ComputationalGraph, edge_masks: Tensor) -> int:
     return int(_first_patched_layer(graph, edge_masks.reshape(-1, graph.n_edges)).min().clamp(max=graph.cfg.n_layers - 1))
 
 
-def _combine(w: Tensor, deltas: Tensor) -> Tensor:
-    """``sum_k w[c, k, j] * deltas[c, k, ...]`` -> ``[C, B, P, j, d]``, as one batched matrix product."""
-    c, k = deltas.shape[:2]
-    out = torch.bmm(w.transpose(1, 2), deltas.reshape(c, k, -1))  # [C, j, B*P*d]
-    return out.view(c, -1, *deltas.shape[2:]).movedim(1, -2)
-
-
 SPARSE_BELOW = 0.25
 """Input hooks whose weights have fewer non-zeros than this share use the gather / index-add path."""
 
@@ -383,8 +376,45 @@ def _hook_table(graph: ComputationalGraph) -> _HookTable:
     return _HOOK_TABLES[graph]
 
 
-def _sparse_plans(graph: ComputationalGraph, edge_mask: Tensor, start: int
-                  ) -> list[tuple[str, Optional[Tensor], list[int], Tensor, None, bool]]:
+@dataclass
+class _Plan:
+    """What one input hook adds: ``sum_k w[c, k, j] * delta_k`` over parent ``rows`` at its inputs ``j``.
+
+    ``positions``: which of the hook's inputs the columns are (None = all); ``kept``: the kept-edge
+    weights of a neuron-masked run; ``sparse``: go through a gather / index-add. Several hooks with the
+    same parents (a layer's q, k, v) share one product: ``w`` is then all their columns, ``widths``
+    how many each hook has and ``part`` which of them is this hook's.
+    """
+
+    name: str
+    rows: list[int]
+    w: Tensor
+    kept: Optional[Tensor] = None
+    positions: Optional[Tensor] = None
+    sparse: bool = False
+    part: int = 0
+    widths: Optional[tuple[int, ...]] = None
+
+
+def _share_qkv(plans: list[_Plan]) -> list[_Plan]:
+    """Dense plans with a layer's q, k and v inputs reading one product: their parents are the same, so
+    the deltas are read once for all three (the sums are memory-bound)."""
+    groups: dict[str, list[_Plan]] = {}
+    for plan in plans:
+        if plan.name.endswith(tuple(f".hook_{x}_input" for x in QKV)):
+            groups.setdefault(plan.name.split(".hook_")[0], []).append(plan)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        w = torch.cat([plan.w for plan in group], dim=2)
+        kept = None if group[0].kept is None else torch.cat([plan.kept for plan in group], dim=2)  # type: ignore[misc]
+        widths = tuple(plan.w.shape[2] for plan in group)
+        for part, plan in enumerate(group):
+            plan.w, plan.kept, plan.part, plan.widths = w, kept, part, widths
+    return plans
+
+
+def _sparse_plans(graph: ComputationalGraph, edge_mask: Tensor, start: int) -> list[_Plan]:
     """Input-hook plans from the patched edges alone (no gradients needed): per hook with a patched
     edge, its patched parents, the patched positions among its inputs (None = all) and the weights
     ``[C, k, j]``. Grouped in numpy: evaluation passes are small, and their set-up is per pass."""
@@ -409,8 +439,8 @@ def _sparse_plans(graph: ComputationalGraph, edge_mask: Tensor, start: int
         w[c, k, j] = 1.0 - mask[c, e]
         positions = None if len(cols) == len(downs) else torch.from_numpy(cols)
         sparse = np.count_nonzero(w) < SPARSE_BELOW * w.size
-        plans.append((name, positions, rows.tolist(), torch.from_numpy(w).to(edge_mask.device, edge_mask.dtype),
-                      None, sparse))
+        plans.append(_Plan(name, rows.tolist(), torch.from_numpy(w).to(edge_mask.device, edge_mask.dtype),
+                           positions=positions, sparse=sparse))
     return plans
 
 
@@ -419,6 +449,27 @@ def _compact(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     present = np.zeros(size, dtype=bool)
     present[values] = True
     return np.flatnonzero(present), (np.cumsum(present) - 1)[values]
+
+
+class _BufferedProduct(torch.autograd.Function):
+    """``w^T @ stacked`` (``[C, k, j]``, ``[C, k, N]`` -> ``[C, j, N]``) where ``stacked`` is a prefix of the
+    run's delta buffer, a copy without autograd of the row deltas passed after it. Gradients go to ``w``
+    and to each row's delta, so no stack of the deltas is built in the forward or the backward pass. The
+    buffer rows it reads are never written again in the run."""
+
+    @staticmethod
+    def forward(ctx: Any, w: Tensor, stacked: Tensor, *deltas: Tensor) -> Tensor:
+        ctx.save_for_backward(w)
+        ctx.stacked = stacked
+        ctx.shapes = [d.shape for d in deltas]
+        return torch.bmm(w.transpose(1, 2), stacked)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Optional[Tensor], ...]:
+        (w,) = ctx.saved_tensors
+        grad_w = torch.bmm(ctx.stacked, grad.transpose(1, 2)) if ctx.needs_input_grad[0] else None
+        grad_rows = torch.bmm(w, grad).unbind(1)  # [C, N] per row
+        return (grad_w, None, *(g.view(shape) for g, shape in zip(grad_rows, ctx.shapes)))
 
 
 class _PatchRun:
@@ -447,27 +498,30 @@ class _PatchRun:
                 neuron_mask = neuron_mask.unsqueeze(0)
             kept = dense_kept_weights(graph, edge_mask)
             self.neuron_off = (1.0 - neuron_mask)[:, None, None]  # [C|1, 1, 1, n_up, d]
-        # per input hook: (name, downstream positions within the hook, parent rows, weights [C, k, j],
-        # kept weights, whether the weights are sparse)
-        self.plans: list[tuple[str, Optional[Tensor], list[int], Tensor, Optional[Tensor], bool]] = []
+        self.plans: list[_Plan] = []
         if dense:
             for name, downs, n_parents, layer in _hook_table(graph).hooks:
                 if layer < start:
                     continue
                 k = None if kept is None else kept[:, :n_parents][:, :, downs]
-                self.plans.append((name, None, list(range(n_parents)), weights[:, :n_parents][:, :, downs], k, False))
+                self.plans.append(_Plan(name, list(range(n_parents)), weights[:, :n_parents][:, :, downs], k))
+            self.plans = _share_qkv(self.plans)
         else:
             self.plans = _sparse_plans(graph, edge_mask, start)
         needed: set[int] = set()
-        for _, _, rows, *_ in self.plans:
-            needed.update(rows)
+        for plan in self.plans:
+            needed.update(plan.rows)
         self.needed = needed
         self.deltas: dict[int, Tensor] = {}
         self.deltas_off: dict[int, Tensor] = {}
         self._stacks: dict[tuple, Tensor] = {}
-        # without autograd, deltas go straight into one node-major buffer: no stacking at the inputs
+        self._products: dict[int, Tensor] = {}
+        # deltas go straight into one node-major buffer, so the inputs read prefixes of it instead of
+        # stacking: without autograd always; with it in dense runs, where `_BufferedProduct` routes the
+        # gradients back to each row's delta
         self.buffer: Optional[Tensor] = None
-        if needed and neuron_mask is None and not torch.is_grad_enabled():
+        self.tracked = dense and neuron_mask is None and torch.is_grad_enabled()
+        if needed and neuron_mask is None and (self.tracked or not torch.is_grad_enabled()):
             self.buffer = source.new_empty(self.n_circuits, max(needed) + 1, batch, pos, source.shape[-1])
         if start > 0:
             assert clean is not None
@@ -479,7 +533,9 @@ class _PatchRun:
 
     def _store(self, row: int, delta: Tensor) -> None:
         if self.buffer is not None:
-            self.buffer[:, row] = delta
+            self.buffer[:, row] = delta.detach()
+            if self.tracked:
+                self.deltas[row] = delta
             return
         self.deltas[row] = delta
         if self.neuron_off is not None:
@@ -498,35 +554,49 @@ class _PatchRun:
         return hook
 
     # -- input side
-    def input_hook(self, positions: Optional[Tensor], row_list: list[int], w: Tensor, kept: Optional[Tensor],
-                   sparse: bool) -> Callable:
-        """Add ``sum_k w[c, k, j] * delta_k`` to input ``j`` of the hook (``positions``: which of its
-        heads, None = all). Sparse weights (single-edge batches) go through a gather / index-add of the
-        non-zero terms, dense ones through one batched matrix product."""
-        if sparse:
+    def input_hook(self, plan: _Plan) -> Callable:
+        """Add ``sum_k w[c, k, j] * delta_k`` to input ``j`` of the hook (see ``_Plan``). Sparse weights
+        (single-edge batches) go through a gather / index-add of the non-zero terms, dense ones through
+        one batched matrix product (shared by a layer's q, k and v hooks)."""
+        positions, row_list, w = plan.positions, plan.rows, plan.w
+        if plan.sparse:
             c_idx, k_idx, j_idx = torch.nonzero(w, as_tuple=True)
             coef = w[c_idx, k_idx, j_idx]
             if positions is not None:
                 j_idx = positions.to(j_idx.device)[j_idx]
 
         def hook(act: Tensor, hook: Any) -> Tensor:
-            deltas = self._stacked(row_list)  # [C, k, B, P, d]
             view = act.view(self.n_circuits, self.batch, *act.shape[1:])
-            if sparse:
-                terms = deltas[c_idx, k_idx] * coef[:, None, None, None]  # [E, B, P, d]
+            if plan.sparse:
+                terms = self._stacked(row_list)[c_idx, k_idx] * coef[:, None, None, None]  # [E, B, P, d]
                 if act.ndim == 3:  # residual-shaped input
                     return view.index_add(0, c_idx, terms).view(act.shape)
                 heads_first = view.permute(0, 3, 1, 2, 4)  # [C, H, B, P, d]
                 return heads_first.index_put((c_idx, j_idx), terms, accumulate=True).permute(0, 2, 3, 1, 4).reshape(act.shape)
-            out = _combine(w, deltas)
-            if kept is not None:
-                out = out + _combine(kept, self._stacked(row_list, off=True))
+            out = self._product(plan)
             if act.ndim == 3:
                 return act + out[..., 0, :].reshape(act.shape)
             if positions is None:
                 return act + out.reshape(act.shape)
             return view.index_add(3, positions.to(act.device), out).reshape(act.shape)
         return hook
+
+    def _product(self, plan: _Plan) -> Tensor:
+        """``[C, B, P, j, d]`` dense correction of ``plan``; a product shared by several hooks is computed
+        once per run and split by columns (one autograd node, no zero-filled slice gradients)."""
+        key = id(plan.w)
+        if key not in self._products:
+            deltas = self._stacked(plan.rows)
+            c, k = deltas.shape[:2]
+            if self.tracked:
+                out = _BufferedProduct.apply(plan.w, deltas.reshape(c, k, -1), *(self.deltas[r] for r in plan.rows))
+            else:
+                out = torch.bmm(plan.w.transpose(1, 2), deltas.reshape(c, k, -1))  # [C, j, B*P*d]
+            if plan.kept is not None:
+                out = out + torch.bmm(plan.kept.transpose(1, 2), self._stacked(plan.rows, off=True).reshape(c, k, -1))
+            parts = out.split(list(plan.widths), dim=1) if plan.widths else (out,)
+            self._products[key] = [part.view(c, -1, *deltas.shape[2:]).movedim(1, -2) for part in parts]
+        return self._products[key][plan.part]
 
     def _stacked(self, rows: list[int], off: bool = False) -> Tensor:
         """``[C, k, B, P, d]`` deltas of ``rows``: a view of the buffer when the rows are a prefix, else
@@ -548,7 +618,7 @@ class _PatchRun:
         """Per layer: (split q/k/v inputs, hook_mlp_in) — on only where this run patches a head input or
         an MLP input. Per-head inputs make a block several times slower on CPU, so layers that need
         none run as plain blocks."""
-        patched_inputs = {plan[0] for plan in self.plans}
+        patched_inputs = {plan.name for plan in self.plans}
         flags = {}
         for layer in range(self.graph.cfg.n_layers):
             split = any(f"blocks.{layer}.hook_{x}_input" in patched_inputs for x in QKV)
@@ -571,7 +641,7 @@ class _PatchRun:
         for reader in self.readers:
             if any(reader.start <= r < reader.start + reader.count for r in self.needed):
                 hooks.append((reader.hook, self.output_hook(reader)))
-        hooks += [(plan[0], self.input_hook(*plan[1:])) for plan in self.plans]
+        hooks += [(plan.name, self.input_hook(plan)) for plan in self.plans]
         return hooks
 
 
@@ -677,7 +747,12 @@ def start_layer_chunks(graph: ComputationalGraph, edge_masks: Tensor, per_batch:
     """Indices of ``edge_masks [N, n_edges]`` in chunks of at most ``per_batch``, ordered by the first
     layer each mask patches (so a pass with ``CleanRun`` starts late); with ``one_layer``, no chunk
     mixes first layers (more passes, none started earlier than its circuits need)."""
-    first = _first_patched_layer(graph, edge_masks)
+    return chunks_by_start(_first_patched_layer(graph, edge_masks), per_batch, one_layer)
+
+
+def chunks_by_start(first: Tensor, per_batch: int, one_layer: bool) -> list[Tensor]:
+    """Indices ``0 .. N-1`` ordered by their start layer ``first [N]``, in chunks of at most ``per_batch``
+    (with ``one_layer``, a chunk never spans two start layers)."""
     order = torch.argsort(first, stable=True)
     groups = torch.unique_consecutive(first[order], return_counts=True)[1].tolist() if one_layer else [len(order)]
     chunks, at = [], 0

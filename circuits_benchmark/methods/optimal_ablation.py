@@ -34,10 +34,12 @@ from circuits_benchmark.graph import (
     evaluate_edge_masks,
     mean_node_outputs,
     patched_forward,
+    patched_forward_nodes,
     resolve_source,
     single_edge_ablation_masks,
 )
-from circuits_benchmark.graph.patching import CleanRun, start_layer_chunks
+from circuits_benchmark.graph.node_patching import node_layer_chunks
+from circuits_benchmark.graph.patching import CleanRun
 from circuits_benchmark.methods.base import MethodConfig, discovery_method
 from circuits_benchmark.tasks import PatchingTask
 from circuits_benchmark.utils.atomic import torch_save
@@ -135,13 +137,19 @@ def node_to_edge_scores(graph: ComputationalGraph, node_scores: Tensor) -> Tenso
     return torch.minimum(scores[graph.edge_parent], scores[graph.edge_child])
 
 
-def single_node_ablation_masks(graph: ComputationalGraph, dtype: torch.dtype = torch.float32,
-                               device: Optional[torch.device] = None) -> Tensor:
-    """``[n_upstream, n_edges]`` masks; row ``i`` removes every outgoing edge of upstream node ``i``."""
+def single_node_removal_masks(graph: ComputationalGraph, dtype: torch.dtype = torch.float32,
+                              device: Optional[torch.device] = None) -> Tensor:
+    """``[n_upstream, n_nodes]`` node masks; row ``i`` removes upstream node ``i`` alone."""
     node_masks = torch.ones(graph.n_upstream, graph.n_nodes, dtype=dtype, device=device)
     rows = torch.arange(graph.n_upstream, device=device)
     node_masks[rows, torch.tensor([n.index for n in graph.upstream_nodes], device=device)] = 0.0
-    return graph.node_mask_to_edge_mask(node_masks)
+    return node_masks
+
+
+def single_node_ablation_masks(graph: ComputationalGraph, dtype: torch.dtype = torch.float32,
+                               device: Optional[torch.device] = None) -> Tensor:
+    """``[n_upstream, n_edges]`` masks; row ``i`` removes every outgoing edge of upstream node ``i``."""
+    return graph.node_mask_to_edge_mask(single_node_removal_masks(graph, dtype, device))
 
 
 # ---------------------------------------------------------------------------- learning
@@ -152,8 +160,8 @@ def learn_optimal_ablation(task: PatchingTask, graph: Optional[ComputationalGrap
     with ``per_position``), rows in ``graph.upstream_nodes`` order.
 
     Full-batch Adam on the task's clean inputs; each epoch is one step over all nodes (circuits of
-    ``circuits_per_batch`` nodes at a time, gradients accumulated); each pass starts at the layer its
-    nodes' outputs are first read (``start_layer_chunks``, from the cached clean run).
+    ``circuits_per_batch`` nodes at a time, gradients accumulated) through the node pass; each pass
+    starts at its nodes' layer (``node_layer_chunks``, from the cached clean run).
     """
     graph = graph or task.graph()
     model = task.model
@@ -162,19 +170,19 @@ def learn_optimal_ablation(task: PatchingTask, graph: Optional[ComputationalGrap
     init = mean_node_outputs(model, graph, task.clean_tokens, task.clean_mask, per_position=per_position,
                              progress=False)  # [pos | 1, n_up, d]
     values = (init if per_position else init[0]).detach().clone().to(device=device, dtype=dtype).requires_grad_(True)
-    masks = single_node_ablation_masks(graph, dtype=dtype, device=device)
+    masks = single_node_removal_masks(graph, dtype=dtype, device=device)
     loss_fn = method_loss(task, metric)
     optimizer = torch.optim.Adam([values], lr=lr)
     clean = CleanRun.of(model, graph, task.clean_tokens, task.clean_mask)
-    chunks = start_layer_chunks(graph, masks, circuits_per_batch, one_layer=True)
+    chunks = node_layer_chunks(graph, masks, circuits_per_batch)
     with frozen_weights(model):
         bar = tqdm(range(epochs), desc="optimal ablation", disable=not progress)
         for _ in bar:
             optimizer.zero_grad()
             total = 0.0
             for chunk in chunks:
-                logits = patched_forward(model, graph, task.clean_tokens, masks[chunk.to(masks.device)],
-                                         PatchSource.learned(values), task.clean_mask, clean=clean)
+                logits = patched_forward_nodes(model, graph, task.clean_tokens, masks[chunk.to(masks.device)],
+                                               PatchSource.learned(values), task.clean_mask, clean=clean)
                 loss = loss_fn(logits).sum()
                 loss.backward()
                 total += loss.detach().item()

@@ -11,8 +11,8 @@ with gamma = -0.1, zeta = 1.1, beta = 2/3, and minimises
 ``penalty = mean_units sigmoid(log_alpha - beta * log(-gamma / zeta))`` is the expected share of
 non-zero masks (the L0 norm) and ``scale`` = loss(empty circuit) - loss(full model), so lambda is
 in units of the whole model's effect (``extra["normalise"]=False``: scale 1). A masked unit blends
-toward the ablation source through the engine's differentiable masks (a node's ``z`` applies to
-all its outgoing edges). After training, a unit is kept iff its deterministic mask
+toward the ablation source through the engine's differentiable masks (a node's ``z`` blends its
+output on all its outgoing edges at once: the node pass, ``patched_forward_nodes``). After training, a unit is kept iff its deterministic mask
 ``clamp(sigmoid(log_alpha) * (zeta - gamma) + gamma, 0, 1)`` exceeds 0.5.
 
 Lambda sweep: all ``config.lambdas`` (default 5 values, 10^-2..10^2) train *in parallel*, as a
@@ -32,7 +32,7 @@ from typing import Optional
 import torch
 from tqdm.auto import tqdm
 
-from circuits_benchmark.graph import Circuit, ComputationalGraph, patched_forward
+from circuits_benchmark.graph import Circuit, ComputationalGraph, patched_forward, patched_forward_nodes
 from circuits_benchmark.methods.acdc import sweep_scores
 from circuits_benchmark.methods.base import MethodConfig, discovery_method
 from circuits_benchmark.methods.optimal_ablation import loss_scale, method_loss, method_source, node_to_edge_scores
@@ -65,14 +65,16 @@ def deterministic_mask(log_alpha: Tensor, gamma: float = GAMMA, zeta: float = ZE
     return (torch.sigmoid(log_alpha) * (zeta - gamma) + gamma).clamp(0.0, 1.0)
 
 
-def _unit_to_edge_mask(graph: ComputationalGraph, level: str, unit_mask: Tensor) -> Tensor:
-    """``[L, n_units]`` -> ``[L, n_edges]`` (node units: the mask of an edge's parent node)."""
+def _masked_forward(task: PatchingTask, graph: ComputationalGraph, level: str, unit_mask: Tensor,
+                    source: Tensor) -> Tensor:
+    """Logits ``[L, batch, pos, vocab]`` with masks ``[L, n_units]``: edges through the edge engine, upstream
+    nodes through the node pass (a node's mask blends its output on all of its outgoing edges)."""
     if level == "edge":
-        return unit_mask
+        return patched_forward(task.model, graph, task.clean_tokens, unit_mask, source, task.clean_mask)
     node_mask = unit_mask.new_ones(unit_mask.shape[0], graph.n_nodes)
     upstream_rows = torch.tensor([n.index for n in graph.upstream_nodes], device=unit_mask.device)
     node_mask = node_mask.index_copy(1, upstream_rows, unit_mask)
-    return graph.node_mask_to_edge_mask(node_mask)
+    return patched_forward_nodes(task.model, graph, task.clean_tokens, node_mask, source, task.clean_mask)
 
 
 def train_masks(task: PatchingTask, graph: ComputationalGraph, lambdas: list[float], level: str, epochs: int,
@@ -92,8 +94,7 @@ def train_masks(task: PatchingTask, graph: ComputationalGraph, lambdas: list[flo
         for _ in bar:
             optimizer.zero_grad()
             z = sample_hard_concrete(log_alpha, generator)
-            logits = patched_forward(model, graph, task.clean_tokens, _unit_to_edge_mask(graph, level, z), source,
-                                     task.clean_mask)
+            logits = _masked_forward(task, graph, level, z, source)
             task_loss = loss_fn(logits) / scale
             loss = (task_loss + lam * hard_concrete_penalty(log_alpha)).sum()
             loss.backward()

@@ -239,6 +239,31 @@ def test_learned_source_and_mask_gradients_flow(model_and_graph, tokens):
         patched_forward(model, graph, clean, mask, PatchSource.learned({"input": values[0]}))
 
 
+def test_soft_mask_and_source_gradients_match_finite_differences(model_and_graph, tokens):
+    """Dense runs route gradients through the delta buffer by hand (``_BufferedProduct``): check them,
+    for masks strictly between 0 and 1 (so patched deltas feed later patches) and a learned source,
+    against central finite differences; with neuron masks (the stacked path) they must agree too."""
+    model, graph = model_and_graph
+    clean, corrupted = tokens
+    gen = torch.Generator().manual_seed(11)
+    values = resolve_source(model, graph, PatchSource.corrupted(corrupted)).mean((0, 1)).clone()
+    values.requires_grad_(True)
+    mask = (0.2 + 0.6 * torch.rand(2, graph.n_edges, generator=gen, dtype=torch.float64)).requires_grad_(True)
+    probe = torch.randn(model.cfg.d_vocab, generator=gen, dtype=torch.float64)
+
+    def metric(m, v, neuron_mask=None):
+        logits = patched_forward(model, graph, clean[:2], m, PatchSource.learned(v), neuron_mask=neuron_mask)
+        return (logits[..., -1, :] * probe).sum()
+
+    assert torch.autograd.gradcheck(metric, (mask, values), eps=1e-6, atol=1e-5, rtol=1e-4, fast_mode=True)
+    metric(mask, values).backward()
+    grads = mask.grad.clone(), values.grad.clone()
+    mask.grad, values.grad = None, None
+    metric(mask, values, graph.full_neuron_mask(1.0, torch.float64)).backward()
+    torch.testing.assert_close(mask.grad, grads[0], rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(values.grad, grads[1], rtol=1e-9, atol=1e-9)
+
+
 # ---------------------------------------------------------------------------- passes from the cached clean run
 def _masks_by_first_layer(graph, gen: torch.Generator) -> list[torch.Tensor]:
     """Masks patching only edges into layer L or later (L = 0 .. n_layers), a few edges each."""
