@@ -6,7 +6,9 @@ import argparse
 
 from circuits_benchmark.commands.arguments import add_device_arg, non_negative_int, positive_int
 from circuits_benchmark.commands.upstream import add_alias, add_note
+from circuits_benchmark.training.pair import STRICT_SAMPLING
 from circuits_benchmark.training.store import DEFAULT_ROOT
+from circuits_benchmark.training.trainer import IIT_SAMPLING
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train models with SIIT / IIT / behaviour losses")
@@ -267,9 +269,9 @@ def _add_loss_args(p: argparse.ArgumentParser, strict_sampling: str, sampling_he
     p.add_argument("-iit", "--iit-weight", type=float, default=1.0, help="IIT loss weight (default 1)")
     p.add_argument("-s", "--strict-weight", type=float, default=0.4, help="strict (SIIT) loss weight (default 0.4)")
     p.add_argument("-b", "--behavior-weight", type=float, default=1.0, help="behaviour loss weight (default 1)")
-    p.add_argument("--strict-sampling", choices=["one", "all", "random-subset", "one+all"], default=strict_sampling,
+    p.add_argument("--strict-sampling", choices=STRICT_SAMPLING, default=strict_sampling,
                    help=f"non-circuit nodes ablated per step by the strict loss (default: {sampling_help})")
-    p.add_argument("--iit-sampling", choices=["uniform", "weakest"], default="uniform",
+    p.add_argument("--iit-sampling", choices=IIT_SAMPLING, default="uniform",
                    help="HL node the IIT loss intervenes on per step: uniform (default, InterpBench's) or weakest "
                    "(half uniform, half in proportion to each node's held-out IIA error of the last epoch)")
     p.add_argument("--iit-source-grads", action=argparse.BooleanOptionalAction, default=True,
