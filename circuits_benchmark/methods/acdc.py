@@ -33,7 +33,8 @@ edges), in reverse topological order; nodes with no kept path to logits are remo
 Threshold sweep -> scores. ``config.thresholds`` (default: auto-circuit's 20 values
 ``{1,3,5,7,9} x 10^{-5..-2}``) are run independently (each from the full model) unless
 ``extra={"nested": True}``, which runs them in increasing order, each starting from the previous
-circuit (guaranteeing nested circuits). Score of an edge = the largest swept ``tau`` such that the
+circuit (guaranteeing nested circuits). The runs share one memo of mask losses, so a mask that
+several thresholds reach (they agree on most decisions) is evaluated once. Score of an edge = the largest swept ``tau`` such that the
 edge is in the (pruned) circuit at every swept threshold ``<= tau``; an edge removed already at
 the smallest threshold scores ``0`` (or ``min(taus) - 1`` if the sweep has thresholds <= 0).
 Hence ``circuit.threshold(tau_j)`` returns the intersection of the sweep circuits at thresholds
@@ -67,26 +68,41 @@ DEFAULT_THRESHOLDS: list[float] = sorted(b * 10.0 ** e for e in range(-5, -1) fo
 @dataclass
 class EvaluationCount:
     """Work done by an evaluator: patched passes, circuits evaluated, and forward-equivalents (each
-    circuit counts the share of the model its pass ran: passes start at the first patched layer)."""
+    circuit counts the share of the model its pass ran: passes start at the first patched layer);
+    ``reused``: masks answered from the evaluator's memo instead."""
 
     passes: int = 0
     circuits: int = 0
     forward_equivalents: float = 0.0
+    reused: int = 0
 
     def reset(self) -> None:
-        self.passes, self.circuits, self.forward_equivalents = 0, 0, 0.0
+        self.passes, self.circuits, self.forward_equivalents, self.reused = 0, 0, 0.0, 0
+
+
+def _mask_key(mask: Tensor) -> Optional[bytes]:
+    """A 0/1 mask's bits (None for masks with other values, which are never memoised)."""
+    values = mask.detach().cpu()
+    if not bool(((values == 0) | (values == 1)).all()):
+        return None
+    return np.packbits(values.numpy() != 0).tobytes()
 
 
 def make_evaluator(task: PatchingTask, graph: ComputationalGraph, source: Tensor, metric: Optional[str],
-                   circuits_per_batch: int) -> tuple[Evaluate, EvaluationCount]:
-    """A batched loss function over edge masks, and the count of the work it does."""
+                   circuits_per_batch: int, memo: bool = False) -> tuple[Evaluate, EvaluationCount]:
+    """A batched loss function over edge masks, and the count of the work it does.
+
+    With ``memo``, the loss of every 0/1 mask is remembered and a mask met again is not evaluated
+    again: the runs of a threshold sweep start from the same full model and share most of their
+    decisions, so they ask for the same masks (each mask's loss is a function of the mask alone).
+    """
     loss_fn = method_loss(task, metric)
     count = EvaluationCount()
     clean = CleanRun.of(task.model, graph, task.clean_tokens, task.clean_mask)
     n_layers = graph.cfg.n_layers
+    known: dict[bytes, float] = {}
 
-    @torch.no_grad()
-    def evaluate(masks: Tensor) -> Tensor:
+    def run(masks: Tensor) -> Tensor:
         out = []
         for start in range(0, masks.shape[0], circuits_per_batch):
             chunk = masks[start:start + circuits_per_batch].to(device=source.device, dtype=source.dtype)
@@ -96,6 +112,23 @@ def make_evaluator(task: PatchingTask, graph: ComputationalGraph, source: Tensor
             count.circuits += chunk.shape[0]
             count.forward_equivalents += chunk.shape[0] * (n_layers - pass_start_layer(graph, chunk)) / n_layers
         return torch.cat(out)
+
+    @torch.no_grad()
+    def evaluate(masks: Tensor) -> Tensor:
+        if not memo:
+            return run(masks)
+        keys = [_mask_key(mask) for mask in masks]
+        new = [i for i, key in enumerate(keys) if key is None or key not in known]
+        values = torch.empty(len(keys), dtype=torch.float64)
+        if new:
+            values[new] = run(masks[new])
+            known.update((keys[i], float(values[i])) for i in new if keys[i] is not None)
+        fresh = set(new)
+        for i, key in enumerate(keys):
+            if i not in fresh:
+                values[i] = known[key]  # type: ignore[index]
+        count.reused += len(keys) - len(new)
+        return values
 
     return evaluate, count
 
@@ -330,7 +363,7 @@ def acdc(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) ->
     taus = sorted(float(t) for t in (config.thresholds or DEFAULT_THRESHOLDS))
     source = method_source(task, graph, config)
     window = circuits_per_pass(task, config)
-    evaluate, count = make_evaluator(task, graph, source, config.metric, window)
+    evaluate, count = make_evaluator(task, graph, source, config.metric, window, memo=True)
     window = 1 if config.extra.get("sequential", False) else window
     nested = bool(config.extra.get("nested", False))
     kept: list[Tensor] = []
@@ -349,7 +382,7 @@ def acdc(task: PatchingTask, graph: ComputationalGraph, config: MethodConfig) ->
             mask = run_acdc_edges(graph, evaluate, tau, window, previous if nested else None)
             previous = mask
             kept.append(prune_edges(graph, mask > 0))
-        bar.set_postfix(kept=int(kept[-1].sum()), passes=count.passes)
+        bar.set_postfix(kept=int(kept[-1].sum()), passes=count.passes, reused=count.reused)
     scores = sweep_scores(taus, kept)
     if config.level == "node":
         scores[graph.node_index("logits")] = float("nan")

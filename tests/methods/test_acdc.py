@@ -127,6 +127,25 @@ def test_batched_acdc_equals_sequential_on_a_random_model(toy):
         assert count.circuits < 1.5 * sequential_circuits  # adaptive windows waste few circuits
 
 
+def test_the_sweeps_memo_changes_no_score_and_saves_evaluations(toy):
+    """The sweep's runs share a memo of mask losses: scores equal independent runs without it."""
+    task, graph, source = toy
+    taus = [1e-4, 1e-3, 3e-3, 1e-2]
+    scored = acdc(task, graph, MethodConfig(thresholds=taus, progress=False))
+    plain, plain_count = make_evaluator(task, graph, source, None, 2)
+    kept = [prune_edges(graph, run_acdc_edges(graph, plain, tau, 2) > 0) for tau in taus]
+    assert torch.equal(scored.edge_scores, sweep_scores(taus, kept))
+    memo, memo_count = make_evaluator(task, graph, source, None, 2, memo=True)
+    for tau in taus:
+        run_acdc_edges(graph, memo, tau, 2)
+    assert memo_count.reused > 0 and memo_count.circuits + memo_count.reused == plain_count.circuits
+    masks = torch.stack([graph.full_edge_mask(1.0, torch.float64), graph.full_edge_mask(0.5, torch.float64)])
+    assert torch.equal(memo(masks), plain(masks))  # a soft mask is evaluated, never looked up
+    before = memo_count.circuits
+    memo(masks)
+    assert memo_count.circuits == before + 1
+
+
 def test_sweep_scores_reproduce_nested_sweeps():
     gen = torch.Generator().manual_seed(0)
     n, taus = 50, [0.3, 0.01, 0.1, 1.0]
