@@ -8,7 +8,8 @@ adds, at every downstream input ``v``::
 
     sum_u  w[u->v] * (source_u - actual_u)
 
-with one einsum per hook over all upstream nodes at once. Masks are float tensors: gradients
+with one batched matrix product per hook over all upstream nodes at once (one for a layer's q, k
+and v inputs together, which share their parents). Masks are float tensors: gradients
 w.r.t. the mask work (``d metric / d w`` at ``w = 0`` is the EAP attribution score), and a batch
 of ``C`` circuits (masks ``[C, n_edges]``) runs in one forward pass on ``C`` copies of the batch.
 
@@ -17,6 +18,9 @@ edge mask per output dimension: edge ``u->v`` keeps dimension ``i`` with weight
 ``mask[u->v] * neuron_mask[u, i]`` (so an edge outside the circuit is patched in every dimension).
 MIB's ``evaluate_graph`` instead patches only the switched-off neurons even on removed edges; the
 two agree for node-level circuits where every edge of a kept node is kept.
+
+Circuits of whole nodes need none of the per-input sums: ``node_patching.patched_forward_nodes``
+blends node outputs where they are written, and equals this engine on node masks.
 """
 
 from __future__ import annotations
@@ -515,7 +519,7 @@ class _PatchRun:
         self.deltas: dict[int, Tensor] = {}
         self.deltas_off: dict[int, Tensor] = {}
         self._stacks: dict[tuple, Tensor] = {}
-        self._products: dict[int, Tensor] = {}
+        self._products: dict[int, list[Tensor]] = {}
         # deltas go straight into one node-major buffer, so the inputs read prefixes of it instead of
         # stacking: without autograd always; with it in dense runs, where `_BufferedProduct` routes the
         # gradients back to each row's delta
