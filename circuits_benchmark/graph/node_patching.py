@@ -25,10 +25,10 @@ from .patching import (
     PatchSource,
     _model_device_dtype,
     _readers,
-    _without_head_results,
     chunks_by_start,
+    may_start_late,
     resolve_source,
-    temporary_hooks,
+    run_circuits,
 )
 
 Tensor = torch.Tensor
@@ -75,12 +75,10 @@ def patched_forward_nodes(model: Any, graph: ComputationalGraph, clean_tokens: T
     single = node_mask.ndim == 1
     masks = (node_mask.unsqueeze(0) if single else node_mask).to(device=device, dtype=dtype)
     n_circuits = masks.shape[0]
-    batch, pos = clean_tokens.shape
+    batch = clean_tokens.shape[0]
     source_acts = resolve_source(model, graph, source, tuple(clean_tokens.shape))  # [B|1, P|1, n_up, d]
     start = 0
-    if clean is not None and not masks.requires_grad and model.cfg.positional_embedding_type != "shortformer":
-        if not clean.matches(clean_tokens):
-            raise ValueError("the cached clean run is of other tokens than clean_tokens")
+    if may_start_late(model, clean, clean_tokens, masks.requires_grad):
         start = int(node_start_layer(graph, masks).min())
     kept = masks[:, _upstream_columns(graph)]  # [C, n_up]
     patched = (kept != 1).any(0).tolist() if not kept.requires_grad else [True] * graph.n_upstream
@@ -97,27 +95,7 @@ def patched_forward_nodes(model: Any, graph: ComputationalGraph, clean_tokens: T
             hooks.append((reader.hook, _scale_heads_hook(n_circuits, batch, m)))
             added = torch.einsum("ch,...hd->c...d", 1.0 - m, src)  # [C, B|1, P|1, d]
             hooks.append((f"blocks.{layer}.hook_attn_out", _add_hook(n_circuits, batch, added)))
-    attention_mask = clean.attention_mask if attention_mask is None and clean is not None else attention_mask
-    kwargs = {}
-    if attention_mask is not None:
-        kwargs["attention_mask"] = attention_mask.to(device).repeat(n_circuits, 1)
-    if start == 0:
-        model_input = clean_tokens.to(device).repeat(n_circuits, 1)
-    else:
-        assert clean is not None
-        model_input = clean.resid[start].repeat(n_circuits, 1, 1)
-        kwargs["start_at_layer"] = start
-    cfg = model.cfg
-    saved = (cfg.use_split_qkv_input, cfg.use_hook_mlp_in)
-    try:
-        cfg.use_split_qkv_input = False
-        if not cfg.attn_only:
-            cfg.use_hook_mlp_in = False
-        with _without_head_results(model), temporary_hooks(model, hooks):
-            logits = model(model_input, **kwargs)
-    finally:
-        cfg.use_split_qkv_input, cfg.use_hook_mlp_in = saved
-    logits = logits.view(n_circuits, batch, *logits.shape[1:])
+    logits = run_circuits(model, clean_tokens, n_circuits, hooks, attention_mask, clean, start, plain_blocks=True)
     return logits[0] if single else logits
 
 

@@ -681,12 +681,33 @@ def patched_forward(model: Any, graph: ComputationalGraph, clean_tokens: Tensor,
     if neuron_mask is not None:
         neuron_mask = neuron_mask.to(device=device, dtype=dtype)
     start = 0
-    if (clean is not None and neuron_mask is None and not masks.requires_grad
-            and model.cfg.positional_embedding_type != "shortformer"):
-        if not clean.matches(clean_tokens):
-            raise ValueError("the cached clean run is of other tokens than clean_tokens")
+    if may_start_late(model, clean, clean_tokens, neuron_mask is not None or masks.requires_grad):
         start = pass_start_layer(graph, masks)
     run = _PatchRun(graph, _readers(model, graph), masks, source_acts, batch, pos, neuron_mask, start, clean)
+    hooks = run.fwd_hooks(model.cfg, start, lean=clean is not None)
+    logits = run_circuits(model, clean_tokens, n_circuits, hooks, attention_mask, clean, start)
+    return logits[0] if single else logits
+
+
+def may_start_late(model: Any, clean: Optional[CleanRun], clean_tokens: Tensor, from_layer_0: bool) -> bool:
+    """Whether a pass may start part-way through the model from ``clean``: not without a clean run,
+    not when the caller needs every layer (``from_layer_0``: gradients w.r.t. the masks, neuron
+    masks), not for shortformer models. Raises if ``clean`` is of other tokens."""
+    if clean is None or from_layer_0 or model.cfg.positional_embedding_type == "shortformer":
+        return False
+    if not clean.matches(clean_tokens):
+        raise ValueError("the cached clean run is of other tokens than clean_tokens")
+    return True
+
+
+def run_circuits(model: Any, clean_tokens: Tensor, n_circuits: int, hooks: Sequence[tuple[str, Callable]],
+                 attention_mask: Optional[Tensor] = None, clean: Optional[CleanRun] = None, start: int = 0,
+                 plain_blocks: bool = False) -> Tensor:
+    """``[C, batch, pos, d_vocab]`` logits of ``n_circuits`` copies of the clean batch run with ``hooks``,
+    from block ``start`` (``clean``'s residual stream there) and without per-head results. With
+    ``plain_blocks``, no block splits its q/k/v inputs or hooks its MLP input; the flags the hooks or
+    this switch change are restored afterwards."""
+    device, _ = _model_device_dtype(model)
     if attention_mask is None and clean is not None:
         attention_mask = clean.attention_mask
     kwargs = {}
@@ -701,12 +722,15 @@ def patched_forward(model: Any, graph: ComputationalGraph, clean_tokens: Tensor,
     cfg = model.cfg
     saved = (cfg.use_split_qkv_input, cfg.use_hook_mlp_in)
     try:
-        with _without_head_results(model), temporary_hooks(model, run.fwd_hooks(cfg, start, lean=clean is not None)):
+        if plain_blocks:
+            cfg.use_split_qkv_input = False
+            if not cfg.attn_only:
+                cfg.use_hook_mlp_in = False
+        with _without_head_results(model), temporary_hooks(model, hooks):
             logits = model(model_input, **kwargs)
-    finally:  # the per-layer hooks switch these flags
+    finally:
         cfg.use_split_qkv_input, cfg.use_hook_mlp_in = saved
-    logits = logits.view(n_circuits, batch, *logits.shape[1:])
-    return logits[0] if single else logits
+    return logits.view(n_circuits, clean_tokens.shape[0], *logits.shape[1:])
 
 
 def default_circuits_per_batch(model: Any, clean_tokens: Tensor) -> int:

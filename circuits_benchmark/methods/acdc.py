@@ -34,9 +34,10 @@ Threshold sweep -> scores. ``config.thresholds`` (default: auto-circuit's 20 val
 ``{1,3,5,7,9} x 10^{-5..-2}``) are run independently (each from the full model) unless
 ``extra={"nested": True}``, which runs them in increasing order, each starting from the previous
 circuit (guaranteeing nested circuits). The runs share one memo of mask losses, so a mask that
-several thresholds reach (they agree on most decisions) is evaluated once. Score of an edge = the largest swept ``tau`` such that the
-edge is in the (pruned) circuit at every swept threshold ``<= tau``; an edge removed already at
-the smallest threshold scores ``0`` (or ``min(taus) - 1`` if the sweep has thresholds <= 0).
+several thresholds reach (they agree on most decisions) is evaluated once. Score of an edge = the
+largest swept ``tau`` such that the edge is in the (pruned) circuit at every swept threshold
+``<= tau``; an edge removed already at the smallest threshold scores ``0`` (or ``min(taus) - 1`` if
+the sweep has thresholds <= 0).
 Hence ``circuit.threshold(tau_j)`` returns the intersection of the sweep circuits at thresholds
 ``<= tau_j``, which is exactly the circuit at ``tau_j`` whenever the sweep is nested (always with
 ``nested``; with independent runs, ACDC's path dependence can make a circuit at a larger tau
