@@ -11,6 +11,8 @@ from typing import Callable
 
 import torch
 
+from circuits_benchmark.utils.softmax import log_softmax, softmax
+
 Tensor = torch.Tensor
 METRICS = ("kl", "l2", "logit_diff", "prob_diff", "accuracy")
 
@@ -23,8 +25,8 @@ def _masked_mean(values: Tensor, positions: Tensor) -> Tensor:
 
 def kl_divergence(reference: Tensor, logits: Tensor, positions: Tensor) -> Tensor:
     """KL(reference || model) over the output vocabulary, summed over classes, averaged over positions."""
-    ref_logp = reference.log_softmax(-1)
-    kl = (ref_logp.exp() * (ref_logp - logits.log_softmax(-1))).sum(-1)
+    ref_logp = log_softmax(reference, -1)
+    kl = (ref_logp.exp() * (ref_logp - log_softmax(logits, -1))).sum(-1)
     return _masked_mean(kl, positions)
 
 
@@ -40,7 +42,7 @@ def logit_difference(logits: Tensor, positions: Tensor, correct: Tensor, incorre
 
 
 def probability_difference(logits: Tensor, positions: Tensor, correct: Tensor, incorrect: Tensor) -> Tensor:
-    probs = logits.softmax(-1)
+    probs = softmax(logits, -1)
     diff = probs.gather(-1, _expand(correct, probs)) - probs.gather(-1, _expand(incorrect, probs))
     return _masked_mean(diff.squeeze(-1), positions)
 

@@ -15,6 +15,7 @@ from transformer_lens import HookedTransformer
 
 from circuits_benchmark import metrics
 from circuits_benchmark.graph import ComputationalGraph, PatchSource, prepare_model
+from circuits_benchmark.utils.softmax import fast_attention_softmax
 
 if TYPE_CHECKING:
     from circuits_benchmark.cases.compiled import CompiledCase
@@ -90,7 +91,8 @@ class PatchingTask:
 
     def run(self, tokens: Tensor, attention_mask: Optional[Tensor] = None) -> Tensor:
         kwargs = {} if attention_mask is None else {"attention_mask": attention_mask}
-        return self.model(tokens, **kwargs)
+        with fast_attention_softmax():  # as in the patched runs, whose full circuit must equal this run
+            return self.model(tokens, **kwargs)
 
     def source(self, ablation: str = "patching") -> PatchSource:
         """Where ablated edges take their values: `patching` (corrupted run), `mean` or `zero`."""

@@ -55,6 +55,30 @@ class DiscoveryJob:
         return f"{self.method} on case {self.case_id} ({self.model})"
 
 
+@dataclass(frozen=True)
+class EvaluationJob:
+    """Evaluate one case's circuit files (AUROC, and CPR/CMD with `faithfulness`) and, with
+    `realism_ablation`, measure the realism of the case's models. The rows come back in the
+    outcome's details (``auroc_rows``, ``faithfulness_rows``, ``realism_rows``,
+    ``realism_node_rows``, ``errors``)."""
+
+    case_id: str
+    model: str
+    files: tuple = ()
+    """The case's `CircuitFile`s."""
+    n_examples: int = 32
+    seed: int = 0
+    models_root: Optional[str] = None
+    run: Optional[str] = None
+    device: str = "cpu"
+    faithfulness: bool = True
+    realism_ablation: Optional[str] = None
+
+    @property
+    def label(self) -> str:
+        return f"evaluate case {self.case_id} ({self.model})"
+
+
 @dataclass
 class JobOutcome:
     label: str
@@ -65,12 +89,13 @@ class JobOutcome:
     details: dict = field(default_factory=dict)
 
 
-def run_job(job: TrainJob | DiscoveryJob) -> JobOutcome:
+def run_job(job: TrainJob | DiscoveryJob | EvaluationJob) -> JobOutcome:
     """Run a job, turning any failure into a reported outcome (one failing case never stops the rest)."""
     torch.set_num_threads(1)  # tiny models: one thread per worker is fastest
     start = time.perf_counter()
     try:
-        skipped, details = (_train if isinstance(job, TrainJob) else _discover)(job)
+        run = {TrainJob: _train, DiscoveryJob: _discover, EvaluationJob: _evaluate}[type(job)]
+        skipped, details = run(job)
         return JobOutcome(job.label, True, time.perf_counter() - start, skipped, details=details)
     except Exception as err:  # noqa: BLE001 - reported, never silently dropped
         message = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}"
@@ -103,6 +128,41 @@ def _discover(job: DiscoveryJob) -> tuple[bool, dict]:
     model_meta = {"kind": job.model, "case": job.case_id, "run": job.run, "weights_sha256": digest, "job": asdict(job)}
     _, seconds = discover_and_save(task, job.method, config, out, model_meta)
     return False, {"method_seconds": seconds}
+
+
+def _evaluate(job: EvaluationJob) -> tuple[bool, dict]:
+    from circuits_benchmark.evaluation.bulk import CaseCache, auroc_rows, faithfulness_rows
+
+    cases = CaseCache(job.device)
+    out: dict = {"case_id": job.case_id, "faithfulness_rows": [], "realism_rows": [], "realism_node_rows": []}
+    files = list(job.files)
+    out["auroc_rows"], out["errors"] = auroc_rows(files, cases=cases, progress=False, models_root=job.models_root,
+                                                  run=job.run)
+    if job.faithfulness and files:
+        out["faithfulness_rows"], errors = faithfulness_rows(files, n_examples=job.n_examples, seed=job.seed,
+                                                             models_root=job.models_root, run=job.run, cases=cases,
+                                                             progress=False)
+        out["errors"] += errors
+    if job.realism_ablation is not None:
+        try:
+            out["realism_node_rows"], out["realism_rows"] = _case_realism(job)
+        except Exception as err:  # noqa: BLE001 - reported with the case, the other rows stay
+            out["errors"].append((f"realism case {job.case_id}", f"{type(err).__name__}: {err}"))
+    return False, out
+
+
+def _case_realism(job: EvaluationJob) -> tuple[list[dict], list[dict]]:
+    """Per-node ablation effects of the case's Tracr (none for IOI) and SIIT models."""
+    import warnings
+
+    from circuits_benchmark.evaluation.realism import case_realism
+    from circuits_benchmark.models import GateWarning, is_ioi, load_subject
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GateWarning)  # the gate is a column of the tables instead
+        subjects = {} if is_ioi(job.case_id) else {"tracr": load_subject(job.case_id, "tracr", device=job.device)}
+        subjects["siit"] = load_subject(job.case_id, "siit", job.run, job.models_root, job.device)
+    return case_realism(subjects, job.n_examples, job.seed, job.realism_ablation)
 
 
 def model_digest(job: DiscoveryJob) -> Optional[str]:

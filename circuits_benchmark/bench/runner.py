@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from circuits_benchmark.bench.executors import run_jobs
-from circuits_benchmark.bench.jobs import DiscoveryJob, JobOutcome, TrainJob
+from circuits_benchmark.bench.jobs import DiscoveryJob, EvaluationJob, JobOutcome, TrainJob
 from circuits_benchmark.training.store import DEFAULT_ROOT
 from circuits_benchmark.utils.atomic import finite_or_none, write_json, write_text
 
@@ -211,7 +211,6 @@ def _compile_cases(config: BenchConfig, report: BenchReport) -> list[str]:
 def run_benchmark(config: BenchConfig, log=print) -> BenchReport:
     """Run the whole benchmark described by `config`; writes circuits, evaluation files and tables."""
     from circuits_benchmark.evaluation import find_circuit_files, write_rows
-    from circuits_benchmark.evaluation.bulk import CaseCache, auroc_rows, faithfulness_rows
     from circuits_benchmark.methods import get_method
 
     for method in config.methods:
@@ -250,22 +249,10 @@ def run_benchmark(config: BenchConfig, log=print) -> BenchReport:
     files = find_circuit_files(config.circuits_dir, models=[config.model_label], cases=cases, methods=config.methods)
     files = [f for f in files
              if f.level in method_levels(config, f.method) and f.ablation in method_ablations(config, f.method)]
-    case_cache = CaseCache(config.device)
-    report.auroc_rows, errors = auroc_rows(files, cases=case_cache, models_root=config.models_root, run=config.run)
-    report.errors += errors
-    if config.faithfulness:
-        report.faithfulness_rows, errors = faithfulness_rows(
-            files, n_examples=config.n_examples, seed=config.seed, models_root=config.models_root,
-            run=config.run, cases=case_cache)
-        report.errors += errors
+    _evaluate(config, cases, files, report)
     if config.model == "siit":
         _mark_gate(config, report.auroc_rows + report.faithfulness_rows)
     phase("evaluate", start)
-
-    if config.realism and config.model == "siit":
-        start = time.perf_counter()
-        _realism(config, cases, report)
-        phase("realism", start)
 
     _write(config, report, write_rows)
     return report
@@ -283,25 +270,39 @@ def _mark_gate(config: BenchConfig, rows: list[dict]) -> None:
         row["gate_passed"] = passed[case]
 
 
-def _realism(config: BenchConfig, cases: list[str], report: BenchReport) -> None:
-    """Per-node ablation effects of each case's Tracr and SIIT models (a missing model is an error row)."""
-    import warnings
+def evaluation_jobs(config: BenchConfig, cases: list[str], files: list) -> list[EvaluationJob]:
+    """One evaluation job per case (its circuit files, and its realism with model siit), the
+    largest first so that the last job to start is a small one (the size of a case's circuit files
+    stands for its cost)."""
+    by_case: dict[str, list] = {case: [] for case in cases}
+    for f in files:
+        by_case.setdefault(f.case_id, []).append(f)
+    realism = config.ablations[0] if config.realism and config.model == "siit" else None
+    jobs = [EvaluationJob(case, config.model_label, tuple(mine), config.n_examples, config.seed, config.models_root,
+                          config.run, config.device, config.faithfulness, realism)
+            for case, mine in by_case.items() if mine or realism is not None]
+    size = {job.case_id: sum(f.path.stat().st_size for f in job.files) for job in jobs}
+    return sorted(jobs, key=lambda job: -size[job.case_id])
 
-    from circuits_benchmark.evaluation.realism import case_realism
-    from circuits_benchmark.models import GateWarning, is_ioi, load_subject
 
-    for case_id in cases:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", GateWarning)  # the gate is a column of the tables instead
-                subjects = {} if is_ioi(case_id) else {"tracr": load_subject(case_id, "tracr", device=config.device)}
-                subjects["siit"] = load_subject(case_id, "siit", config.run, config.models_root, config.device)
-            nodes, summaries = case_realism(subjects, config.n_examples, config.seed, config.ablations[0])
-        except Exception as err:  # noqa: BLE001 - one case never stops the others
-            report.errors.append((f"realism case {case_id}", f"{type(err).__name__}: {err}"))
+def _evaluate(config: BenchConfig, cases: list[str], files: list, report: BenchReport) -> None:
+    """AUROC, CPR/CMD and realism rows of every case, one job per case on the workers; rows in the
+    order of `files` (realism: of `cases`) whatever order the jobs finish in."""
+    outcomes = run_jobs(evaluation_jobs(config, cases, files), config.workers, config.ray_address, "evaluate")
+    file_order = {str(f.path): i for i, f in enumerate(files)}
+    case_order = {case: i for i, case in enumerate(cases)}
+    for outcome in sorted(outcomes, key=lambda o: case_order.get(o.details.get("case_id"), len(cases))):
+        if not outcome.ok:
+            report.errors.append((outcome.label, outcome.error))
             continue
-        report.realism_node_rows += nodes
-        report.realism_rows += summaries
+        rows = outcome.details
+        report.auroc_rows += rows["auroc_rows"]
+        report.faithfulness_rows += rows["faithfulness_rows"]
+        report.realism_rows += rows["realism_rows"]
+        report.realism_node_rows += rows["realism_node_rows"]
+        report.errors += [tuple(e) for e in rows["errors"]]
+    report.auroc_rows.sort(key=lambda r: file_order[r["file"]])
+    report.faithfulness_rows.sort(key=lambda r: file_order[r["file"]])
 
 
 def realism_summary(rows: list[dict]) -> str:

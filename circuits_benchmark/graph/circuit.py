@@ -52,24 +52,26 @@ class _Adjacency:
 
 
 def prune_edges(graph: ComputationalGraph, edge_in_graph: Tensor) -> Tensor:
-    """Keep only edges on an input -> logits path of kept edges (bool ``[n_edges]``)."""
+    """Keep only edges on an input -> logits path of kept edges: bool ``[n_edges]``, or
+    ``[n_masks, n_edges]`` for a batch of masks (one sweep over the nodes serves them all)."""
     adj = _Adjacency.of(graph)
     kept = edge_in_graph.detach().cpu().numpy().astype(bool)
+    batch = kept.reshape(-1, graph.n_edges)
     n = graph.n_nodes
-    from_input = np.zeros(n, dtype=bool)
-    from_input[adj.input_index] = True
+    from_input = np.zeros((len(batch), n), dtype=bool)
+    from_input[:, adj.input_index] = True
     for v in range(n):  # nodes are in topological order
         edges = adj.into[v]
-        if len(edges) and not from_input[v]:
-            from_input[v] = bool(np.any(kept[edges] & from_input[adj.parent[edges]]))
-    to_logits = np.zeros(n, dtype=bool)
-    to_logits[adj.logits_index] = True
+        if len(edges) and v != adj.input_index:
+            from_input[:, v] = np.any(batch[:, edges] & from_input[:, adj.parent[edges]], axis=1)
+    to_logits = np.zeros((len(batch), n), dtype=bool)
+    to_logits[:, adj.logits_index] = True
     for u in range(n - 1, -1, -1):
         edges = adj.out_of[u]
-        if len(edges) and not to_logits[u]:
-            to_logits[u] = bool(np.any(kept[edges] & to_logits[adj.child[edges]]))
-    result = kept & from_input[adj.parent] & to_logits[adj.child]
-    return torch.from_numpy(result)
+        if len(edges) and u != adj.logits_index:
+            to_logits[:, u] = np.any(batch[:, edges] & to_logits[:, adj.child[edges]], axis=1)
+    result = batch & from_input[:, adj.parent] & to_logits[:, adj.child]
+    return torch.from_numpy(result.reshape(kept.shape))
 
 
 def nodes_from_edges(graph: ComputationalGraph, edge_in_graph: Tensor) -> Tensor:

@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from circuits_benchmark.utils.softmax import fast_attention_softmax
+
 from .graph import QKV, ComputationalGraph, NodeKind, check_model_prepared
 
 Tensor = torch.Tensor
@@ -168,7 +170,7 @@ def collect_node_outputs(model: Any, graph: ComputationalGraph, tokens: Tensor,
 
     fwd_hooks = [(reader.hook, make_hook(reader)) for reader in _readers(model, graph)] + list(extra_hooks)
     kwargs = {} if attention_mask is None else {"attention_mask": attention_mask.to(device)}
-    with _without_head_results(model):
+    with _without_head_results(model), fast_attention_softmax():
         model.run_with_hooks(tokens.to(device), fwd_hooks=fwd_hooks, return_type=None, **kwargs)
     return torch.cat([o for o in outputs if o is not None], dim=-2)
 
@@ -704,7 +706,8 @@ def run_circuits(model: Any, clean_tokens: Tensor, n_circuits: int, hooks: Seque
                  attention_mask: Optional[Tensor] = None, clean: Optional[CleanRun] = None, start: int = 0,
                  plain_blocks: bool = False) -> Tensor:
     """``[C, batch, pos, d_vocab]`` logits of ``n_circuits`` copies of the clean batch run with ``hooks``,
-    from block ``start`` (``clean``'s residual stream there) and without per-head results. With
+    from block ``start`` (``clean``'s residual stream there), without per-head results and with the
+    short-row attention softmax (``utils.softmax``; so do the runs that collect node outputs). With
     ``plain_blocks``, no block splits its q/k/v inputs or hooks its MLP input; the flags the hooks or
     this switch change are restored afterwards."""
     device, _ = _model_device_dtype(model)
@@ -726,7 +729,7 @@ def run_circuits(model: Any, clean_tokens: Tensor, n_circuits: int, hooks: Seque
             cfg.use_split_qkv_input = False
             if not cfg.attn_only:
                 cfg.use_hook_mlp_in = False
-        with _without_head_results(model), temporary_hooks(model, hooks):
+        with _without_head_results(model), temporary_hooks(model, hooks), fast_attention_softmax():
             logits = model(model_input, **kwargs)
     finally:
         cfg.use_split_qkv_input, cfg.use_hook_mlp_in = saved

@@ -51,7 +51,7 @@ def sample_uniform_window_masks(theta: Tensor, n_samples: int, generator: Option
 
 def _drop_dangling(graph: ComputationalGraph, masks: Tensor) -> Tensor:
     """Zero sampled edges that are off every input -> logits path of non-zero edges."""
-    keep = torch.stack([prune_edges(graph, m > 0) for m in masks.detach().cpu()])
+    keep = prune_edges(graph, masks.detach() > 0)
     return masks * keep.to(device=masks.device, dtype=masks.dtype)
 
 

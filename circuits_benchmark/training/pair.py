@@ -26,6 +26,7 @@ from circuits_benchmark.metrics import outputs_match
 from circuits_benchmark.tracr_compat.alignment import Component
 from circuits_benchmark.tracr_compat.encoding import TracrEncoding
 from circuits_benchmark.training.correspondence import Correspondence, HLNode, group_by_hook
+from circuits_benchmark.utils.softmax import fast_attention_softmax, log_softmax
 
 STRICT_SAMPLING = ("one", "all", "random-subset", "one+all")
 UNDEFINED_BELOW = 0.1
@@ -42,48 +43,19 @@ def patch_site(c: Component) -> str:
     raise ValueError(f"cannot intervene on component {c.name} (only heads and MLPs)")
 
 
-SHORT_ROWS = 16
-"""Below this row length torch's CPU softmax is several times slower than exp/sum (benchmarks/bench_softmax.py)."""
-
-
-def _softmax(x: torch.Tensor, dim: int = -1, **kwargs) -> torch.Tensor:
-    """Softmax; on CPU rows shorter than SHORT_ROWS (most Tracr cases' attention) as exp(x - max) / sum,
-    2-6x faster forward and backward than torch's kernel there and equal to it within 1e-6.
-    Rows of only -inf give NaN, as torch's does."""
-    if x.is_cuda or kwargs.get("dtype") is not None or x.shape[dim] >= SHORT_ROWS:
-        return F.softmax(x, dim=dim, **kwargs)
-    top = x.detach().amax(dim, keepdim=True)
-    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
-    e = (x - top).exp()
-    return e / e.sum(dim, keepdim=True)
-
-
-class _AttentionFunctional:
-    """`torch.nn.functional` with `_softmax`, for TransformerLens's attention module while in `fast_mode`."""
-
-    softmax = staticmethod(_softmax)
-
-    def __getattr__(self, name: str):
-        return getattr(F, name)
-
-
 @contextmanager
 def fast_mode(model: HookedTransformer) -> Iterator[HookedTransformer]:
     """Turn off per-head results and split q/k/v inputs while training (several times faster; only the
-    patching engine of the discovery methods needs them), and use `_softmax` in attention (TransformerLens
-    calls `F.softmax` from its attention module; profiled as a quarter of a training step on CPU).
+    patching engine of the discovery methods needs them), and use the short-row softmax in attention
+    (`utils.softmax`; torch's kernel was profiled as a quarter of a training step on CPU).
     Restores the model's settings and the module on exit."""
-    from transformer_lens.components import abstract_attention
-
     saved = (model.cfg.use_attn_result, model.cfg.use_split_qkv_input)
-    saved_f = abstract_attention.F
     model.cfg.use_attn_result = model.cfg.use_split_qkv_input = False
-    abstract_attention.F = _AttentionFunctional()
     try:
-        yield model
+        with fast_attention_softmax():
+            yield model
     finally:
         model.cfg.use_attn_result, model.cfg.use_split_qkv_input = saved
-        abstract_attention.F = saved_f
 
 
 def patch_hooks(
@@ -228,7 +200,7 @@ class ModelPair:
             return ll_logits.sum() * 0.0
         target = self.target(hl_logits)[positions]
         if self.categorical:
-            return F.cross_entropy(ll_logits[positions], target)
+            return F.nll_loss(log_softmax(ll_logits[positions], -1), target)  # cross-entropy; short-row log-softmax
         return F.mse_loss(ll_logits[..., 0][positions], target)
 
     def matches(self, ll_logits: torch.Tensor, hl_logits: torch.Tensor) -> torch.Tensor:

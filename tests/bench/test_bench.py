@@ -133,6 +133,31 @@ def test_siit_bench_marks_the_gate_and_measures_realism(tmp_path):
     assert (tmp_path / "eval" / "plots" / "bench_siit_realism_box.png").stat().st_size > 0
 
 
+def test_evaluation_on_two_workers_gives_the_rows_of_one(tmp_path):
+    """Cases are evaluated as separate jobs on the pool; the rows (AUROC, CPR/CMD, realism) and their
+    order are those of the inline run, and the bigger case's job is queued first."""
+    import shutil
+
+    from circuits_benchmark.bench.runner import evaluation_jobs
+    from circuits_benchmark.evaluation import find_circuit_files
+    from circuits_benchmark.training.store import DEFAULT_ROOT
+
+    store = tmp_path / "models"
+    for case in ("3", "2"):
+        shutil.copytree(DEFAULT_ROOT / case, store / case)
+    settings = dict(cases=["3", "2"], model="siit", models_root=str(store))
+    one = run_benchmark(_config(tmp_path, **settings), log=lambda _: None)
+    two = run_benchmark(_config(tmp_path, **settings, workers=2), log=lambda _: None)
+    assert not one.errors and not two.errors and all(o.skipped for o in two.outcomes)
+    assert [r["file"] for r in one.auroc_rows] == sorted(r["file"] for r in one.auroc_rows)
+    assert two.auroc_rows == one.auroc_rows and two.faithfulness_rows == one.faithfulness_rows
+    assert [r["case"] for r in one.realism_rows] == ["3", "3", "2", "2"]
+    assert two.realism_rows == one.realism_rows and two.realism_node_rows == one.realism_node_rows
+    config = _config(tmp_path, **settings)
+    files = find_circuit_files(config.circuits_dir)
+    assert [job.case_id for job in evaluation_jobs(config, ["3", "2"], files)] == ["2", "3"]  # case 2: 479 edges
+
+
 def test_siit_bench_finds_the_circuits_of_a_changed_model_again(tmp_path):
     import shutil
 

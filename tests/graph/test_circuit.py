@@ -31,6 +31,15 @@ def test_prune_matches_brute_force(graph):
         assert torch.equal(prune_edges(graph, kept), brute_force_prune(graph, kept))
 
 
+def test_prune_a_batch_of_masks_prunes_each(graph):
+    gen = torch.Generator().manual_seed(1)
+    kept = torch.rand((6, graph.n_edges), generator=gen) < torch.tensor([0.05, 0.2, 0.4, 0.6, 0.9, 1.0])[:, None]
+    pruned = prune_edges(graph, kept)
+    assert pruned.shape == kept.shape
+    for mask, row in zip(kept, pruned):
+        assert torch.equal(row, brute_force_prune(graph, mask))
+
+
 def test_top_n_prunes_dangling_and_promotes_nodes(graph):
     scores = torch.zeros(graph.n_edges, dtype=torch.float64)
     chain = ["input->a0.h1<k>", "a0.h1->m1", "m1->logits"]

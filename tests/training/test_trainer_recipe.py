@@ -167,16 +167,8 @@ def test_fast_mode_softmax_equals_torch_and_is_restored(case3):
     import torch.nn.functional as F
     from transformer_lens.components import abstract_attention
 
-    from circuits_benchmark.training.pair import _softmax, fast_mode
+    from circuits_benchmark.training.pair import fast_mode
 
-    x = torch.randn(8, 4, 6, 6, requires_grad=True)
-    masked = x.detach().clone()
-    masked[..., 3:] = float("-inf")
-    assert torch.allclose(_softmax(masked), F.softmax(masked, dim=-1), atol=1e-6)
-    grad = torch.randn_like(x)
-    (a,) = torch.autograd.grad(_softmax(x), x, grad)
-    (b,) = torch.autograd.grad(F.softmax(x, dim=-1), x, grad)
-    assert torch.allclose(a, b, atol=1e-6)
     model = case3.model
     tokens = case3.tokens([["x", "a", "x", "b"]])
     mask = case3.encoding.attention_mask(tokens)
