@@ -6,6 +6,7 @@ import argparse
 import os
 
 from circuits_benchmark.commands.arguments import add_device_arg, positive_int
+from circuits_benchmark.methods.base import MethodConfig
 from circuits_benchmark.training.store import DEFAULT_ROOT
 
 DEFAULT_CASES = ["3", "4", "12", "14", "18"]
@@ -32,6 +33,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "`--ablation patching mean`)")
     p.add_argument("-n", "--n-examples", type=positive_int, default=32)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help=f"sp, ugs, oa (and every method under optimal ablation): optimisation steps (default "
+                        f"{MethodConfig.epochs}); bench takes an existing circuit file as done whatever settings found "
+                        f"it, so give these a new --results-dir")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"the same methods: learning rate (default {MethodConfig.lr}; ugs uses a fifth of it)"),
     p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1, help="local worker processes")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run jobs on Ray (no address: a local Ray instance)")
@@ -70,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         cases=cases, methods=methods, model=args.model, results_dir=args.results_dir, models_root=args.models_root,
         run=args.run, levels=tuple(dict.fromkeys(args.level)), ablations=tuple(dict.fromkeys(args.ablation)),
         n_examples=args.n_examples, seed=args.seed, workers=args.workers,
+        learned_settings={k: getattr(args, k) for k in ("epochs", "lr") if getattr(args, k) is not None},
         ray_address=args.ray, train_missing=args.train_missing, train_epochs=args.train_epochs, train_max_minutes=args.train_max_minutes,
         faithfulness=not args.no_faithfulness, realism=not args.no_realism, device=str(resolve_device(args.device)),
     )

@@ -29,7 +29,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from circuits_benchmark.commands.arguments import add_device_arg, device_name, non_negative_int, positive_int
-from circuits_benchmark.methods import ABLATIONS, LEVELS, MethodConfig, get_method, method_names, run_method
+from circuits_benchmark.methods import ABLATIONS, LEARNED, LEVELS, MethodConfig, get_method, method_names, run_method
 from circuits_benchmark.methods.eap import SCORING_METRICS
 
 DEFAULT_OUT_ROOT = Path("results") / "circuits"
@@ -283,9 +283,6 @@ def _method(args: argparse.Namespace) -> str:
              f"eap-ig-masks; running eap-ig-masks with --ig-steps {args.ig_steps}")
         method = "eap-ig-masks"
     return method
-
-
-LEARNED = ("sp", "ugs", "oa")
 
 
 def _method_config(args: argparse.Namespace, method: str, level: str) -> MethodConfig:

@@ -2,6 +2,7 @@
 
 from circuits_benchmark.methods.base import (
     ABLATIONS,
+    LEARNED,
     LEVELS,
     MethodConfig,
     MethodSpec,
@@ -13,6 +14,7 @@ from circuits_benchmark.methods.base import (
 
 __all__ = [
     "ABLATIONS",
+    "LEARNED",
     "LEVELS",
     "MethodConfig",
     "MethodSpec",

@@ -20,6 +20,9 @@ from circuits_benchmark.tasks import PatchingTask
 
 LEVELS = ("edge", "node", "neuron")
 ABLATIONS = ("patching", "mean", "zero", "optimal")
+LEARNED = ("sp", "ugs", "oa")
+"""Methods that learn masks or values: the ones `MethodConfig.epochs` and `lr` apply to (and any method
+under optimal ablation, which learns its constants)."""
 
 
 @dataclass

@@ -202,6 +202,16 @@ def test_bench_refuses_ioi_without_siit(tmp_path, capsys):
     assert "no Tracr model" in capsys.readouterr().err
 
 
+def test_bench_gives_its_learning_settings_to_the_methods_that_learn(tmp_path, capsys):
+    assert main(["bench", "-i", "3", "-m", "sp,exact", "--epochs", "7", "--lr", "0.01", "-n", "8", "--workers", "1",
+                 "--no-faithfulness", "--results-dir", str(tmp_path)]) == 0
+    folder = tmp_path / "circuits" / "tracr" / "case_3"
+    sp = json.loads((folder / "sp_edge_patching.meta.json").read_text())["config"]
+    exact = json.loads((folder / "exact_edge_patching.meta.json").read_text())["config"]
+    assert (sp["epochs"], sp["lr"]) == (7, 0.01)
+    assert (exact["epochs"], exact["lr"]) != (7, 0.01)  # exact learns nothing: its defaults stay
+
+
 def test_bench_runs_each_method_with_each_ablation_it_supports(tmp_path):
     report = run_benchmark(_config(tmp_path, methods=["exact", "oa"], ablations=("patching", "mean"),
                                    faithfulness=False), log=lambda _: None)
