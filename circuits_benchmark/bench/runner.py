@@ -15,7 +15,7 @@ from typing import Optional
 
 from circuits_benchmark.bench.executors import run_jobs
 from circuits_benchmark.bench.jobs import DiscoveryJob, EvaluationJob, JobOutcome, TrainJob
-from circuits_benchmark.methods.base import LEARNED
+from circuits_benchmark.methods.base import learns
 from circuits_benchmark.training.store import DEFAULT_ROOT
 from circuits_benchmark.utils.atomic import finite_or_none, write_json, write_text
 
@@ -46,7 +46,7 @@ class BenchConfig:
     n_examples: int = 32
     seed: int = 0
     learned_settings: dict = field(default_factory=dict)
-    """`MethodConfig` fields (``epochs``, ``lr``) for the methods that learn (`methods.LEARNED`, and every
+    """`MethodConfig` fields (``epochs``, ``lr``) for the jobs that learn (`methods.learns`: sp, ugs, oa, and every
     method under optimal ablation); empty: the defaults."""
     workers: int = 1
     ray_address: Optional[str] = None
@@ -179,7 +179,7 @@ def discovery_jobs(config: BenchConfig, cases: list[str]) -> list[DiscoveryJob]:
                 for ablation in method_ablations(config, method):
                     out = folder / f"{method}_{level}_{ablation}.json"
                     options = _method_options(folder, method, ablation)
-                    if method in LEARNED or ablation == "optimal":
+                    if learns(method, ablation):
                         options.update(config.learned_settings)
                     jobs.append(DiscoveryJob(case_id, method, str(out), config.model, config.run,
                                              config.models_root if config.model == "siit" else None,

@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         f"{MethodConfig.epochs}); bench takes an existing circuit file as done whatever settings found "
                         f"it, so give these a new --results-dir")
     p.add_argument("--lr", type=float, default=None,
-                   help=f"the same methods: learning rate (default {MethodConfig.lr}; ugs uses a fifth of it)"),
+                   help=f"the same methods: learning rate (default {MethodConfig.lr}; ugs uses a fifth of it)")
     p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1, help="local worker processes")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run jobs on Ray (no address: a local Ray instance)")

@@ -29,7 +29,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from circuits_benchmark.commands.arguments import add_device_arg, device_name, non_negative_int, positive_int
-from circuits_benchmark.methods import ABLATIONS, LEARNED, LEVELS, MethodConfig, get_method, method_names, run_method
+from circuits_benchmark.methods import ABLATIONS, LEVELS, MethodConfig, get_method, learns, method_names, run_method
 from circuits_benchmark.methods.eap import SCORING_METRICS
 
 DEFAULT_OUT_ROOT = Path("results") / "circuits"
@@ -307,7 +307,7 @@ def _method_config(args: argparse.Namespace, method: str, level: str) -> MethodC
         value = getattr(args, name)
         if value is None:
             continue
-        if method in LEARNED or args.ablation == "optimal":
+        if learns(method, args.ablation):
             fields[name] = value
         else:
             note(f"--{name}: {method} trains nothing; the value is not used")

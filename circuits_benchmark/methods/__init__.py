@@ -8,6 +8,7 @@ from circuits_benchmark.methods.base import (
     MethodSpec,
     discovery_method,
     get_method,
+    learns,
     method_names,
     run_method,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "MethodSpec",
     "discovery_method",
     "get_method",
+    "learns",
     "method_names",
     "run_method",
 ]

@@ -25,6 +25,11 @@ LEARNED = ("sp", "ugs", "oa")
 under optimal ablation, which learns its constants)."""
 
 
+def learns(method: str, ablation: str) -> bool:
+    """Whether `method` under `ablation` learns anything (so `epochs` and `lr` apply to it)."""
+    return method in LEARNED or ablation == "optimal"
+
+
 @dataclass
 class MethodConfig:
     """Settings shared by the methods; each method reads the ones it uses.
