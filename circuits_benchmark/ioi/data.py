@@ -214,6 +214,21 @@ def corrupt_abc(clean: IOIBatch, seed: int = 1, vocab: IOIVocab = DEFAULT_VOCAB)
     return IOIBatch(tokens, clean.answer_pos.clone(), io, s, clean.template.clone(), ["ABC"] * len(clean))
 
 
+def corrupt_s2_io_flip(clean: IOIBatch) -> IOIBatch:
+    """MIB's IOI counterfactual (`s2_io_flip_counterfactual`): the repeated subject S2 replaced by the
+    indirect object, so the other name becomes the answer (io and s swap; order becomes "ABA"/"BAA")."""
+    name_ids = set(DEFAULT_VOCAB.encode(DEFAULT_VOCAB.names))
+    tokens = clean.tokens.clone()
+    orders = []
+    for i in range(len(clean)):
+        slots = [p for p in range(int(clean.answer_pos[i]) + 1) if int(tokens[i, p]) in name_ids]
+        if len(slots) != 3 or int(tokens[i, slots[2]]) != int(clean.s[i]):
+            raise ValueError(f"prompt {i} is not an ABBA / BABA prompt (name slots {len(slots)}, S2 not last)")
+        tokens[i, slots[2]] = clean.io[i]
+        orders.append("ABA" if clean.order[i] == "ABBA" else "BAA")
+    return IOIBatch(tokens, clean.answer_pos.clone(), clean.s.clone(), clean.io.clone(), clean.template.clone(), orders)
+
+
 def ioi_dataset(n: int, seed: int = 0, vocab: IOIVocab = DEFAULT_VOCAB) -> tuple[IOIBatch, IOIBatch]:
     """Clean prompts and their ABC-corrupted counterparts (aligned position by position)."""
     clean = generate_prompts(n, seed, vocab)

@@ -17,7 +17,9 @@ import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from circuits_benchmark.tracr_compat.hook_edges import parse_mib_edge
-from circuits_benchmark.ioi.data import DEFAULT_VOCAB, SEQ_LEN, IOIVocab, corrupt_abc, generate_prompts
+from circuits_benchmark.ioi.data import (
+    DEFAULT_VOCAB, SEQ_LEN, IOIVocab, corrupt_abc, corrupt_s2_io_flip, generate_prompts,
+)
 from circuits_benchmark.ioi.hl_model import IOIHighLevel, ioi_correspondence, ioi_true_edges
 from circuits_benchmark.ioi.pair import IOIPair, fast_mode
 from circuits_benchmark.training.ll_model import build_ll_model
@@ -154,12 +156,21 @@ def evaluate_ioi_model(ll_model: HookedTransformer, config: Optional[IOITrainCon
         return pair.evaluate(base, source)
 
 
-def ioi_task(model: HookedTransformer, n: int = 64, seed: int = 0):
-    """A `PatchingTask` on IOI: clean prompts vs their ABC-corrupted counterparts, scored at the answer position."""
+IOI_COUNTERFACTUALS = ("abc", "s2_io_flip")
+
+
+def ioi_task(model: HookedTransformer, n: int = 64, seed: int = 0, counterfactual: str = "abc"):
+    """A `PatchingTask` on IOI: clean prompts vs their counterparts, scored at the answer position.
+
+    ``counterfactual``: ``abc`` (three fresh names, Wang et al. 2022; the default everywhere) or
+    ``s2_io_flip`` (MIB's: S2 replaced by the IO, which makes the subject the answer).
+    """
     from circuits_benchmark.tasks import PatchingTask
 
+    if counterfactual not in IOI_COUNTERFACTUALS:
+        raise ValueError(f"unknown IOI counterfactual {counterfactual!r}; choose from {', '.join(IOI_COUNTERFACTUALS)}")
     device = next(model.parameters()).device
     clean = generate_prompts(n, seed)
-    corrupted = corrupt_abc(clean, seed + 1)
+    corrupted = corrupt_abc(clean, seed + 1) if counterfactual == "abc" else corrupt_s2_io_flip(clean)
     return PatchingTask(model=model, clean_tokens=clean.tokens.to(device), corrupted_tokens=corrupted.tokens.to(device),
                         positions=clean.answer_mask().to(device), is_categorical=True, name="ioi")

@@ -1,8 +1,9 @@
 """The IOI prompt generator: seeded, both orders, well-formed prompts and ABC corruptions."""
 
+import pytest
 import torch
 
-from circuits_benchmark.ioi import DEFAULT_VOCAB, SEQ_LEN, corrupt_abc, generate_prompts, ioi_dataset
+from circuits_benchmark.ioi import DEFAULT_VOCAB, SEQ_LEN, corrupt_abc, corrupt_s2_io_flip, generate_prompts, ioi_dataset
 
 NAME_IDS = set(DEFAULT_VOCAB.name_ids.tolist())
 
@@ -55,3 +56,20 @@ def test_masks_and_next_tokens():
     assert torch.equal(prefix.sum(1), batch.answer_pos)
     assert torch.equal(batch.next_tokens[:, :-1], batch.tokens[:, 1:])
     assert batch.texts()[0].startswith("<bos> ") and batch.texts()[0].endswith(" to")
+
+
+def test_s2_io_flip_puts_the_indirect_object_at_s2_and_swaps_the_answer():
+    clean = generate_prompts(100, 3)
+    flipped = corrupt_s2_io_flip(clean)
+    assert torch.equal(flipped.io, clean.s) and torch.equal(flipped.s, clean.io)
+    assert torch.equal(clean.answer_pos, flipped.answer_pos)
+    for i in range(len(clean)):
+        end = int(clean.answer_pos[i])
+        before, after = _names(clean.tokens[i], end), _names(flipped.tokens[i], end)
+        assert after[:2] == before[:2] and after[2] == int(clean.io[i])  # only S2 changed, to the IO
+        assert int((clean.tokens[i] != flipped.tokens[i]).sum()) == 1
+        # the new answer is the name that now appears once
+        assert after.count(int(flipped.io[i])) == 1 and after.count(int(flipped.s[i])) == 2
+    assert set(flipped.order) == {"ABA", "BAA"}
+    with pytest.raises(ValueError, match="not an ABBA / BABA prompt"):
+        corrupt_s2_io_flip(corrupt_abc(clean, 1))  # an ABC prompt has no S2 to flip
