@@ -119,7 +119,7 @@ def _discover(job: DiscoveryJob) -> tuple[bool, dict]:
 
     out = Path(job.out)
     digest = model_digest(job)
-    if is_done(out, digest):
+    if is_done(out, digest, job):
         return True, {}
     torch.manual_seed(job.seed)
     subject = load_subject(job.case_id, job.model, job.run, job.models_root, job.device)  # a Tracr case or IOI
@@ -176,14 +176,34 @@ def model_digest(job: DiscoveryJob) -> Optional[str]:
     return weights_digest(case_id, job.run or DEFAULT_RUN, job.models_root or DEFAULT_ROOT)
 
 
-def is_done(out: Path, digest: Optional[str]) -> bool:
-    """Whether circuit file `out` and its meta exist and were found on the model of `digest` (the one
-    stored now: a retrained model's circuits are found again, and so is a circuit whose meta is missing)."""
+SETTINGS = ("n_examples", "seed", "method_options")
+"""The job fields a circuit depends on beyond its file name (method, level, ablation) and model."""
+
+
+def is_done(out: Path, digest: Optional[str], job: DiscoveryJob) -> bool:
+    """Whether circuit file `out` and its meta exist, were found on the model of `digest` (the one
+    stored now: a retrained model's circuits are found again, and so is a circuit whose meta is missing)
+    and with `job`'s settings (examples, seed, method options such as --epochs / --lr: a
+    circuit of other settings is found again rather than reported as this job's)."""
     from circuits_benchmark.commands.run import meta_path
 
     if not out.exists():
         return False
     try:
-        return json.loads(meta_path(out).read_text())["model"].get("weights_sha256") == digest
+        model = json.loads(meta_path(out).read_text())["model"]
+        if model.get("weights_sha256") != digest:
+            return False
+        stored = model["job"]
+        return all(_setting(stored.get(name)) == _setting(getattr(job, name)) for name in SETTINGS)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
+
+
+def _setting(value):
+    """A setting as compared by `is_done`: JSON's view of it, without the optimal-ablation cache's
+    path (where the values are kept, not what they are)."""
+    value = json.loads(json.dumps(value))
+    if isinstance(value, dict) and isinstance(value.get("extra"), dict):
+        extra = {k: v for k, v in value["extra"].items() if k != "oa_cache"}
+        value = {**value, "extra": extra} if extra else {k: v for k, v in value.items() if k != "extra"}
+    return value

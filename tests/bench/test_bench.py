@@ -212,6 +212,32 @@ def test_bench_gives_its_learning_settings_to_the_methods_that_learn(tmp_path, c
     assert (exact["epochs"], exact["lr"]) != (7, 0.01)  # exact learns nothing: its defaults stay
 
 
+def test_bench_finds_a_circuit_again_when_its_settings_change(tmp_path):
+    import shutil
+
+    def run(results, *options):
+        assert main(["bench", "-i", "3", "-m", "sp,oa,exact", "--level", "edge", "-n", "8", "--workers", "1",
+                     "--epochs", "3", "--no-faithfulness", "--no-realism", "--results-dir", str(results),
+                     *options]) == 0
+        folder = results / "circuits" / "tracr" / "case_3"
+        return {m: json.loads((folder / f"{m}_edge_patching.meta.json").read_text())["config"] for m in ("sp", "oa", "exact")}
+
+    first = run(tmp_path / "a")
+    assert first["sp"]["lr"] == 0.05
+    other_lr = run(tmp_path / "a", "--lr", "0.01")  # written into the same folder: sp and oa learn again
+    assert other_lr["sp"]["lr"] == 0.01 and other_lr["oa"]["lr"] == 0.01
+    assert other_lr["exact"] == first["exact"]  # exact learns nothing, so its circuit stands
+    shutil.move(tmp_path / "a", tmp_path / "b")  # oa's cache path moves with the folder, its values do not
+    stamp = {m: (tmp_path / "b" / "circuits" / "tracr" / "case_3" / f"{m}_edge_patching.json").stat().st_mtime_ns
+             for m in ("sp", "oa", "exact")}
+    run(tmp_path / "b", "--lr", "0.01")
+    assert stamp == {m: (tmp_path / "b" / "circuits" / "tracr" / "case_3" / f"{m}_edge_patching.json").stat().st_mtime_ns
+                     for m in ("sp", "oa", "exact")}
+    more = run(tmp_path / "b", "--lr", "0.01", "-n", "6")  # fewer examples: every circuit is found again
+    assert all(json.loads((tmp_path / "b" / "circuits" / "tracr" / "case_3" / f"{m}_edge_patching.meta.json")
+                          .read_text())["model"]["job"]["n_examples"] == 6 for m in more)
+
+
 def test_bench_runs_each_method_with_each_ablation_it_supports(tmp_path):
     report = run_benchmark(_config(tmp_path, methods=["exact", "oa"], ablations=("patching", "mean"),
                                    faithfulness=False), log=lambda _: None)
