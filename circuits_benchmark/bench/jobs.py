@@ -181,17 +181,20 @@ SETTINGS = ("n_examples", "seed", "method_options")
 
 
 def is_done(out: Path, digest: Optional[str], job: DiscoveryJob) -> bool:
-    """Whether circuit file `out` and its meta exist, were found on the model of `digest` (the one
-    stored now: a retrained model's circuits are found again, and so is a circuit whose meta is missing)
-    and with `job`'s settings (examples, seed, method options such as --epochs / --lr: a
-    circuit of other settings is found again rather than reported as this job's)."""
+    """Whether circuit file `out` and its meta exist and were found on the model of `digest` (the one
+    stored now: a retrained model's circuits are found again, and so is a circuit whose meta is missing),
+    by the method's current version (`MethodSpec.version`) and with `job`'s settings (examples, seed,
+    method options such as --epochs / --lr). Otherwise the circuit is found again rather than reported
+    as this job's."""
     from circuits_benchmark.commands.run import meta_path
+    from circuits_benchmark.methods import get_method
 
     if not out.exists():
         return False
     try:
-        model = json.loads(meta_path(out).read_text())["model"]
-        if model.get("weights_sha256") != digest:
+        meta = json.loads(meta_path(out).read_text())
+        model = meta["model"]
+        if model.get("weights_sha256") != digest or meta.get("method_version", 1) != get_method(job.method).version:
             return False
         stored = model["job"]
         return all(_setting(stored.get(name)) == _setting(getattr(job, name)) for name in SETTINGS)

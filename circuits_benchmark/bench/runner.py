@@ -1,7 +1,8 @@
 """`run_benchmark`: (train or load) models, run every method on every case, evaluate, write tables.
 
 Resumable: a circuit file (or stored model) that exists is not recomputed, unless it was found on
-another version of its SIIT model or with other settings (examples, seed, learning settings). A case or method that
+another version of its SIIT model, with other settings (examples, seed, learning settings) or by an
+older version of its method (`MethodSpec.version`). A case or method that
 fails is reported and the rest go on.
 """
 

@@ -171,6 +171,7 @@ def result_meta(task: Any, method: str, config: MethodConfig, out: Path, model_m
     spec = get_method(method)
     return {
         "method": method,
+        "method_version": spec.version,
         "description": spec.description,
         "config": dataclasses.asdict(config),
         "metric": config.metric or default_metric_note(method, task),
@@ -199,7 +200,8 @@ def result_settings(meta: dict) -> dict[str, Any]:
     kind = model.get("kind")
     if isinstance(kind, str) and kind.startswith("siit"):
         kind = "siit"  # `run` labels siit_{run}, the bench "siit" with the run alongside
-    settings: dict[str, Any] = {"method": meta.get("method"), "metric": meta.get("metric")}
+    settings: dict[str, Any] = {"method": meta.get("method"), "method_version": meta.get("method_version", 1),
+                                "metric": meta.get("metric")}
     settings.update({f"config.{k}": v for k, v in config.items() if k not in _NOT_SETTINGS})
     settings.update({"model": kind, "case": None if model.get("case") is None else str(model.get("case")),
                      "run": model.get("run"), "checkpoint": model.get("checkpoint"), "tokens": model.get("tokens"),

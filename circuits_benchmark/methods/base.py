@@ -74,11 +74,16 @@ MethodFn = Callable[[PatchingTask, ComputationalGraph, MethodConfig], Circuit]
 
 @dataclass(frozen=True)
 class MethodSpec:
+    """A registered method. ``version`` is raised whenever the method's results change (an algorithm
+    or default change, not a speed-up that keeps them): result metas record it, and ``bench`` finds
+    the circuits of an older version again."""
+
     name: str
     fn: MethodFn
     levels: tuple[str, ...]
     ablations: tuple[str, ...]
     description: str
+    version: int = 1
 
 
 _METHODS: dict[str, MethodSpec] = {}
@@ -86,14 +91,15 @@ _LOADED = False
 
 
 def discovery_method(
-    name: str, description: str, levels: tuple[str, ...] = ("edge",), ablations: tuple[str, ...] = ("patching", "mean", "zero")
+    name: str, description: str, levels: tuple[str, ...] = ("edge",), ablations: tuple[str, ...] = ("patching", "mean", "zero"),
+    version: int = 1,
 ) -> Callable[[MethodFn], MethodFn]:
-    """Register `fn` as method `name`, supporting the given levels and ablations."""
+    """Register `fn` as method `name`, supporting the given levels and ablations (``version``: see `MethodSpec`)."""
 
     def register(fn: MethodFn) -> MethodFn:
         if name in _METHODS:
             raise ValueError(f"method {name!r} registered twice")
-        _METHODS[name] = MethodSpec(name, fn, tuple(levels), tuple(ablations), description)
+        _METHODS[name] = MethodSpec(name, fn, tuple(levels), tuple(ablations), description, version)
         return fn
 
     return register

@@ -238,6 +238,21 @@ def test_bench_finds_a_circuit_again_when_its_settings_change(tmp_path):
                           .read_text())["model"]["job"]["n_examples"] == 6 for m in more)
 
 
+def test_bench_finds_the_circuits_of_an_older_method_version_again(tmp_path, monkeypatch):
+    import dataclasses
+
+    from circuits_benchmark.methods import base
+
+    config = _config(tmp_path, faithfulness=False, realism=False)
+    assert not any(o.skipped for o in run_benchmark(config, log=lambda _: None).outcomes)
+    meta = json.loads((tmp_path / "circuits" / "tracr" / "case_3" / "exact_edge_patching.meta.json").read_text())
+    assert meta["method_version"] == base.get_method("exact").version
+    newer = dataclasses.replace(base.get_method("exact"), version=base.get_method("exact").version + 1)
+    monkeypatch.setitem(base._METHODS, "exact", newer)  # as if exact's results had changed
+    again = run_benchmark(config, log=lambda _: None)
+    assert {o.label.split()[0]: o.skipped for o in again.outcomes} == {"exact": False, "eap": True}
+
+
 def test_bench_runs_each_method_with_each_ablation_it_supports(tmp_path):
     report = run_benchmark(_config(tmp_path, methods=["exact", "oa"], ablations=("patching", "mean"),
                                    faithfulness=False), log=lambda _: None)
