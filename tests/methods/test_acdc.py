@@ -140,7 +140,9 @@ def test_the_sweeps_memo_changes_no_score_and_saves_evaluations(toy):
         run_acdc_edges(graph, memo, tau, 2)
     assert memo_count.reused > 0 and memo_count.circuits + memo_count.reused == plain_count.circuits
     masks = torch.stack([graph.full_edge_mask(1.0, torch.float64), graph.full_edge_mask(0.5, torch.float64)])
-    assert torch.equal(memo(masks), plain(masks))  # a soft mask is evaluated, never looked up
+    # a soft mask is evaluated, never looked up (equal up to the float noise of a pass's batch make-up:
+    # the full mask's loss, about 0, was memoised from a pass with other circuits)
+    torch.testing.assert_close(memo(masks), plain(masks), rtol=1e-9, atol=1e-12)
     before = memo_count.circuits
     memo(masks)
     assert memo_count.circuits == before + 1
