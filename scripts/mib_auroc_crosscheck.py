@@ -54,9 +54,8 @@ def main() -> None:
     if not files:
         raise SystemExit(f"no edge-level JSON circuit of model {args.model!r} under {args.results_dir}")
     cache = CaseCache()
-    worst = 0.0
     tmp = Path(tempfile.mkdtemp())
-    worst_untied = 0.0
+    worst = worst_untied = 0.0
     print(f"{'case':>5s} {'method':20s} {'MIB code':>9s} {'ours':>9s} {'|diff|':>8s} {'tied edges':>10s}")
     for cf in tqdm(files, desc="cross-check"):
         graph = cache.graph(args.model, cf.case_id, args.models_root, None)

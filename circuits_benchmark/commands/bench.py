@@ -35,8 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=positive_int, default=None,
                    help=f"sp, ugs, oa (and every method under optimal ablation): optimisation steps (default "
-                        f"{MethodConfig.epochs}); bench takes an existing circuit file as done whatever settings found "
-                        f"it, so give these a new --results-dir")
+                        f"{MethodConfig.epochs}); a circuit found with other settings is found again")
     p.add_argument("--lr", type=float, default=None,
                    help=f"the same methods: learning rate (default {MethodConfig.lr}; ugs uses a fifth of it)")
     p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1, help="local worker processes")

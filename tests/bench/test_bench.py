@@ -228,14 +228,17 @@ def test_bench_finds_a_circuit_again_when_its_settings_change(tmp_path):
     assert other_lr["sp"]["lr"] == 0.01 and other_lr["oa"]["lr"] == 0.01
     assert other_lr["exact"] == first["exact"]  # exact learns nothing, so its circuit stands
     shutil.move(tmp_path / "a", tmp_path / "b")  # oa's cache path moves with the folder, its values do not
-    stamp = {m: (tmp_path / "b" / "circuits" / "tracr" / "case_3" / f"{m}_edge_patching.json").stat().st_mtime_ns
-             for m in ("sp", "oa", "exact")}
+    moved = tmp_path / "b" / "circuits" / "tracr" / "case_3"
+
+    def stamps():
+        return {m: (moved / f"{m}_edge_patching.json").stat().st_mtime_ns for m in ("sp", "oa", "exact")}
+
+    before = stamps()
     run(tmp_path / "b", "--lr", "0.01")
-    assert stamp == {m: (tmp_path / "b" / "circuits" / "tracr" / "case_3" / f"{m}_edge_patching.json").stat().st_mtime_ns
-                     for m in ("sp", "oa", "exact")}
+    assert stamps() == before
     more = run(tmp_path / "b", "--lr", "0.01", "-n", "6")  # fewer examples: every circuit is found again
-    assert all(json.loads((tmp_path / "b" / "circuits" / "tracr" / "case_3" / f"{m}_edge_patching.meta.json")
-                          .read_text())["model"]["job"]["n_examples"] == 6 for m in more)
+    assert all(json.loads((moved / f"{m}_edge_patching.meta.json").read_text())["model"]["job"]["n_examples"] == 6
+               for m in more)
 
 
 def test_bench_finds_the_circuits_of_an_older_method_version_again(tmp_path, monkeypatch):
