@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -355,14 +356,24 @@ SPARSE_BELOW = 0.25
 
 @dataclass(frozen=True)
 class _HookTable:
-    """Per graph: the input hooks (name, downstream indices, number of parents, layer) in forward order,
-    and for every edge its hook and its position among the hook's downstream inputs."""
+    """Per graph: the input hooks (name, downstream indices, number of parents, layer) in forward order;
+    for every edge its hook, its position among the hook's downstream inputs, its parent row and the
+    layer it enters; and the edges grouped by hook (``by_hook``, ``hook_bounds``) so that a pass finds a
+    hook's mask entries in one slice. ``plans`` remembers the sparse plans built from such slices."""
 
     hooks: list[tuple[str, list[int], int, int]]
     edge_hook: np.ndarray
     edge_position: np.ndarray
     edge_row: np.ndarray
+    edge_layer: np.ndarray
+    by_hook: np.ndarray
+    hook_bounds: list[tuple[int, int]]
+    plans: "OrderedDict[tuple, _Plan]" = field(default_factory=OrderedDict)
 
+
+PLAN_CACHE_SIZE = 4096
+"""Sparse plans remembered per graph. Successive passes of a greedy search (ACDC) patch the same edges
+into most hooks, so most of a pass's plans are found, not built."""
 
 _HOOK_TABLES: "weakref.WeakKeyDictionary[ComputationalGraph, _HookTable]" = weakref.WeakKeyDictionary()
 
@@ -376,9 +387,13 @@ def _hook_table(graph: ComputationalGraph) -> _HookTable:
                 hook_of[d], position_of[d] = len(hooks), position
             hooks.append((name, downs, n_parents, int(graph.downstream_layer[downs[0]])))
         downstream = graph.edge_downstream.numpy()
+        edge_hook = np.array([hook_of[d] for d in downstream], dtype=np.int64)
+        by_hook = np.argsort(edge_hook, kind="stable")
+        ends = np.cumsum(np.bincount(edge_hook, minlength=len(hooks)))
         _HOOK_TABLES[graph] = _HookTable(
-            hooks, np.array([hook_of[d] for d in downstream]), np.array([position_of[d] for d in downstream]),
-            graph.edge_upstream.numpy())
+            hooks, edge_hook, np.array([position_of[d] for d in downstream]), graph.edge_upstream.numpy(),
+            graph.downstream_layer[graph.edge_downstream].numpy(), by_hook,
+            list(zip(np.r_[0, ends[:-1]].tolist(), ends.tolist())))
     return _HOOK_TABLES[graph]
 
 
@@ -423,31 +438,43 @@ def _share_qkv(plans: list[_Plan]) -> list[_Plan]:
 def _sparse_plans(graph: ComputationalGraph, edge_mask: Tensor, start: int) -> list[_Plan]:
     """Input-hook plans from the patched edges alone (no gradients needed): per hook with a patched
     edge, its patched parents, the patched positions among its inputs (None = all) and the weights
-    ``[C, k, j]``. Grouped in numpy: evaluation passes are small, and their set-up is per pass."""
+    ``[C, k, j]``. A hook's plan depends only on its slice of the masks, so plans are remembered per
+    slice (``PLAN_CACHE_SIZE``): evaluation passes are small, and their set-up is per pass."""
     table = _hook_table(graph)
-    mask = edge_mask.detach().to(torch.float64).cpu().numpy()
-    circuit, edge = np.nonzero(mask != 1)
+    grouped = edge_mask.detach().to(torch.float64).cpu().numpy()[:, table.by_hook]
     plans = []
-    if len(edge) == 0:
-        return plans
-    hook = table.edge_hook[edge]
-    order = np.argsort(hook, kind="stable")
-    circuit, edge, hook = circuit[order], edge[order], hook[order]
-    bounds = np.flatnonzero(np.diff(hook)) + 1
-    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(hook)]):
-        name, downs, _, layer = table.hooks[hook[lo]]
-        if layer < start:
+    for h, (name, downs, _, layer) in enumerate(table.hooks):
+        lo, hi = table.hook_bounds[h]
+        part = grouped[:, lo:hi]
+        if layer < start or lo == hi or (part == 1).all():
             continue
-        c, e = circuit[lo:hi], edge[lo:hi]
-        rows, k = _compact(table.edge_row[e], graph.n_upstream)
-        cols, j = _compact(table.edge_position[e], len(downs))
-        w = np.zeros((mask.shape[0], len(rows), len(cols)), dtype=mask.dtype)
-        w[c, k, j] = 1.0 - mask[c, e]
-        positions = None if len(cols) == len(downs) else torch.from_numpy(cols)
-        sparse = np.count_nonzero(w) < SPARSE_BELOW * w.size
-        plans.append(_Plan(name, rows.tolist(), torch.from_numpy(w).to(edge_mask.device, edge_mask.dtype),
-                           positions=positions, sparse=sparse))
+        key = (h, part.shape[0], part.tobytes(), edge_mask.device, edge_mask.dtype)
+        plan = table.plans.get(key)
+        if plan is None:
+            plan = _hook_plan(graph, table, h, part, edge_mask)
+            table.plans[key] = plan
+            while len(table.plans) > PLAN_CACHE_SIZE:
+                table.plans.popitem(last=False)
+        else:
+            table.plans.move_to_end(key)
+        plans.append(plan)
     return plans
+
+
+def _hook_plan(graph: ComputationalGraph, table: _HookTable, h: int, part: np.ndarray, edge_mask: Tensor) -> _Plan:
+    """The sparse plan of hook ``h`` from its slice ``part`` (``[C, edges of the hook]``) of the masks."""
+    name, downs, _, _ = table.hooks[h]
+    lo, hi = table.hook_bounds[h]
+    circuit, local = np.nonzero(part != 1)
+    edge = table.by_hook[lo:hi][local]
+    rows, k = _compact(table.edge_row[edge], graph.n_upstream)
+    cols, j = _compact(table.edge_position[edge], len(downs))
+    w = np.zeros((part.shape[0], len(rows), len(cols)), dtype=part.dtype)
+    w[circuit, k, j] = 1.0 - part[circuit, local]
+    positions = None if len(cols) == len(downs) else torch.from_numpy(cols)
+    sparse = np.count_nonzero(w) < SPARSE_BELOW * w.size
+    return _Plan(name, rows.tolist(), torch.from_numpy(w).to(edge_mask.device, edge_mask.dtype),
+                 positions=positions, sparse=sparse)
 
 
 def _compact(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -795,10 +822,9 @@ def chunks_by_start(first: Tensor, per_batch: int, one_layer: bool) -> list[Tens
 
 def _first_patched_layer(graph: ComputationalGraph, edge_masks: Tensor) -> Tensor:
     """``[N]``: per mask, the earliest layer it patches an edge into (``n_layers`` if none)."""
-    layers = graph.downstream_layer[graph.edge_downstream].to(edge_masks.device)
-    patched = edge_masks != 1
-    big = torch.full_like(layers, graph.cfg.n_layers)
-    return torch.where(patched, layers.expand_as(patched), big.expand_as(patched)).min(-1).values.cpu()
+    layers = _hook_table(graph).edge_layer
+    patched = (edge_masks.detach() != 1).cpu().numpy()
+    return torch.from_numpy(np.where(patched, layers, graph.cfg.n_layers).min(-1))
 
 
 def single_edge_ablation_masks(graph: ComputationalGraph, edge_indices: Tensor,

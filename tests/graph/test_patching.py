@@ -374,3 +374,37 @@ def test_passes_run_without_per_head_results(model_and_graph, tokens):
         model(clean)  # the prepared model itself still computes them
         assert fired
     assert model.cfg.use_attn_result
+
+
+def test_remembered_plans_give_what_fresh_plans_give(model_and_graph, tokens, monkeypatch):
+    """Sparse plans are remembered per hook slice of the masks: a chain of masks that differ in one
+    edge each (as ACDC's passes do), soft values included, equals naive patching whether its plans
+    are built, found, or evicted from a tiny cache and built again."""
+    from circuits_benchmark.graph import patching
+
+    model, graph = model_and_graph
+    clean, corrupted = tokens
+    acts = resolve_source(model, graph, PatchSource.corrupted(corrupted))
+    gen = torch.Generator().manual_seed(11)
+    chain, mask = [], graph.full_edge_mask(1.0).double()
+    for e in torch.randperm(graph.n_edges, generator=gen)[:12].tolist():
+        mask = mask.clone()
+        mask[e] = 0.5 if e % 3 == 0 else 0.0
+        chain.append(mask)
+    chain.append(torch.where(mask < 1, 0.0, 1.0).double())  # the last pattern again, with other values
+    patching._hook_table(graph).plans.clear()
+    with torch.no_grad():
+        built = [patched_forward(model, graph, clean, m, acts) for m in chain]  # builds (and finds)
+        assert len(patching._hook_table(graph).plans) > 0
+        for m, expected in zip(chain, built):
+            removed = torch.nonzero(m == 0).flatten().tolist()
+            if len(removed) == int((m < 1).sum()):  # only 0/1 masks have a naive reference
+                assert max_diff(expected, naive_edge_patched_forward(model, graph, clean, removed, acts)) < TOL
+        found = [patched_forward(model, graph, clean, m, acts) for m in chain]
+        monkeypatch.setattr(patching, "PLAN_CACHE_SIZE", 2)
+        patching._hook_table(graph).plans.clear()
+        evicted = [patched_forward(model, graph, clean, m, acts) for m in reversed(chain)][::-1]
+    assert len(patching._hook_table(graph).plans) <= 2
+    for a, b, c in zip(built, found, evicted):
+        assert torch.equal(a, b) and torch.equal(a, c)
+    assert max_diff(built[0], built[-2]) > 1e-4 and max_diff(built[-2], built[-1]) > 1e-4  # every step counts
