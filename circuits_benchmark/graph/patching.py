@@ -368,12 +368,49 @@ class _HookTable:
     edge_layer: np.ndarray
     by_hook: np.ndarray
     hook_bounds: list[tuple[int, int]]
-    plans: "OrderedDict[tuple, _Plan]" = field(default_factory=OrderedDict)
+    plans: "_PlanCache" = field(default_factory=lambda: _PlanCache())
 
 
-PLAN_CACHE_SIZE = 4096
-"""Sparse plans remembered per graph. Successive passes of a greedy search (ACDC) patch the same edges
-into most hooks, so most of a pass's plans are found, not built."""
+PLAN_CACHE_BYTES = 64 * 2**20
+"""Memory for remembered sparse plans, per graph (their keys, which hold the mask slices, and weights).
+Successive passes of a greedy search (ACDC) patch the same edges into most hooks, so most of a pass's
+plans are found, not built."""
+
+
+class _PlanCache:
+    """Sparse plans by (hook, mask slice, device, dtype), least recently used first out, within
+    ``PLAN_CACHE_BYTES``."""
+
+    def __init__(self) -> None:
+        self.entries: "OrderedDict[tuple, _Plan]" = OrderedDict()
+        self.nbytes = 0
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @staticmethod
+    def _size(key: tuple, plan: "_Plan") -> int:
+        return len(key[2]) + plan.w.element_size() * plan.w.nelement()
+
+    def get(self, key: tuple) -> Optional["_Plan"]:
+        plan = self.entries.get(key)
+        if plan is not None:
+            self.entries.move_to_end(key)
+        return plan
+
+    def put(self, key: tuple, plan: "_Plan") -> None:
+        size = self._size(key, plan)
+        if size > PLAN_CACHE_BYTES:
+            return
+        self.entries[key] = plan
+        self.nbytes += size
+        while self.nbytes > PLAN_CACHE_BYTES:
+            old_key, old_plan = self.entries.popitem(last=False)
+            self.nbytes -= self._size(old_key, old_plan)
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.nbytes = 0
 
 _HOOK_TABLES: "weakref.WeakKeyDictionary[ComputationalGraph, _HookTable]" = weakref.WeakKeyDictionary()
 
@@ -439,7 +476,7 @@ def _sparse_plans(graph: ComputationalGraph, edge_mask: Tensor, start: int) -> l
     """Input-hook plans from the patched edges alone (no gradients needed): per hook with a patched
     edge, its patched parents, the patched positions among its inputs (None = all) and the weights
     ``[C, k, j]``. A hook's plan depends only on its slice of the masks, so plans are remembered per
-    slice (``PLAN_CACHE_SIZE``): evaluation passes are small, and their set-up is per pass."""
+    slice (``PLAN_CACHE_BYTES``): evaluation passes are small, and their set-up is per pass."""
     table = _hook_table(graph)
     grouped = edge_mask.detach().to(torch.float64).cpu().numpy()[:, table.by_hook]
     plans = []
@@ -452,11 +489,7 @@ def _sparse_plans(graph: ComputationalGraph, edge_mask: Tensor, start: int) -> l
         plan = table.plans.get(key)
         if plan is None:
             plan = _hook_plan(graph, table, h, part, edge_mask)
-            table.plans[key] = plan
-            while len(table.plans) > PLAN_CACHE_SIZE:
-                table.plans.popitem(last=False)
-        else:
-            table.plans.move_to_end(key)
+            table.plans.put(key, plan)
         plans.append(plan)
     return plans
 

@@ -401,10 +401,14 @@ def test_remembered_plans_give_what_fresh_plans_give(model_and_graph, tokens, mo
             if len(removed) == int((m < 1).sum()):  # only 0/1 masks have a naive reference
                 assert max_diff(expected, naive_edge_patched_forward(model, graph, clean, removed, acts)) < TOL
         found = [patched_forward(model, graph, clean, m, acts) for m in chain]
-        monkeypatch.setattr(patching, "PLAN_CACHE_SIZE", 2)
-        patching._hook_table(graph).plans.clear()
+        cache = patching._hook_table(graph).plans
+        largest = max(cache._size(key, plan) for key, plan in cache.entries.items())
+        n_plans = len(cache)
+        monkeypatch.setattr(patching, "PLAN_CACHE_BYTES", 2 * largest)
+        cache.clear()
         evicted = [patched_forward(model, graph, clean, m, acts) for m in reversed(chain)][::-1]
-    assert len(patching._hook_table(graph).plans) <= 2
+    assert 0 < cache.nbytes <= 2 * largest and 0 < len(cache) < n_plans  # plans were evicted
+    assert cache.nbytes == sum(cache._size(key, plan) for key, plan in cache.entries.items())
     for a, b, c in zip(built, found, evicted):
         assert torch.equal(a, b) and torch.equal(a, c)
     assert max_diff(built[0], built[-2]) > 1e-4 and max_diff(built[-2], built[-1]) > 1e-4  # every step counts
