@@ -400,7 +400,7 @@ class _PlanCache:
 
     def put(self, key: tuple, plan: "_Plan") -> None:
         size = self._size(key, plan)
-        if size > PLAN_CACHE_BYTES:
+        if size > PLAN_CACHE_BYTES or key in self.entries:
             return
         self.entries[key] = plan
         self.nbytes += size
@@ -411,6 +411,7 @@ class _PlanCache:
     def clear(self) -> None:
         self.entries.clear()
         self.nbytes = 0
+
 
 _HOOK_TABLES: "weakref.WeakKeyDictionary[ComputationalGraph, _HookTable]" = weakref.WeakKeyDictionary()
 
