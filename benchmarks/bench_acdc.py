@@ -94,12 +94,12 @@ def pass_cost(name: str, tau: float, device: str, repeats: int = 20) -> None:
     print(f"\n{spec}: one pass of ACDC at tau {tau:g} reaching each layer, one edge into it removed per circuit "
           f"(ms per pass, median of {repeats}; fit a + b * circuits)")
     print(f"{'start layer':>11s} " + " ".join(f"{c:>3d} circ." for c in sizes) + f" {'a ms':>7s} {'b ms':>7s} {'(a+b)/b':>8s}")
-    layer_of = torch.tensor([graph.nodes[i].layer for i in graph.edge_child.tolist()])
+    layer_of = graph.downstream_layer[graph.edge_downstream]
+    evaluate, _ = make_evaluator(task, graph, source, "kl", max(sizes))
     for layer in range(graph.cfg.n_layers):
         candidates = torch.nonzero((layer_of == layer) & (kept > 0)).flatten()
         if len(candidates) < max(sizes):
             candidates = torch.nonzero(layer_of == layer).flatten()
-        evaluate, _ = make_evaluator(task, graph, source, "kl", max(sizes))
         # ACDC's state at this layer: later layers' inputs decided (kept), this and earlier ones whole
         state = torch.where(layer_of > layer, kept, torch.ones_like(kept))
         times = []

@@ -357,12 +357,11 @@ SPARSE_BELOW = 0.25
 @dataclass(frozen=True)
 class _HookTable:
     """Per graph: the input hooks (name, downstream indices, number of parents, layer) in forward order;
-    for every edge its hook, its position among the hook's downstream inputs, its parent row and the
-    layer it enters; and the edges grouped by hook (``by_hook``, ``hook_bounds``) so that a pass finds a
+    for every edge its position among its hook's downstream inputs, its parent row and the layer it
+    enters; and the edges grouped by hook (``by_hook``, ``hook_bounds``) so that a pass finds a
     hook's mask entries in one slice. ``plans`` remembers the sparse plans built from such slices."""
 
     hooks: list[tuple[str, list[int], int, int]]
-    edge_hook: np.ndarray
     edge_position: np.ndarray
     edge_row: np.ndarray
     edge_layer: np.ndarray
@@ -429,7 +428,7 @@ def _hook_table(graph: ComputationalGraph) -> _HookTable:
         by_hook = np.argsort(edge_hook, kind="stable")
         ends = np.cumsum(np.bincount(edge_hook, minlength=len(hooks)))
         _HOOK_TABLES[graph] = _HookTable(
-            hooks, edge_hook, np.array([position_of[d] for d in downstream]), graph.edge_upstream.numpy(),
+            hooks, np.array([position_of[d] for d in downstream]), graph.edge_upstream.numpy(),
             graph.downstream_layer[graph.edge_downstream].numpy(), by_hook,
             list(zip(np.r_[0, ends[:-1]].tolist(), ends.tolist())))
     return _HOOK_TABLES[graph]
