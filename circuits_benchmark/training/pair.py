@@ -94,8 +94,10 @@ def source_cache(
     def save(act: torch.Tensor, hook) -> None:
         cache[hook.name] = act if grad else act.detach()
 
+    last = max(c.layer for c in components)  # the run stops after the last layer it caches from
     with _mode(model, site), torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-        model.run_with_hooks(tokens, attention_mask=mask, fwd_hooks=[(n, save) for n in names])
+        model.run_with_hooks(tokens, attention_mask=mask, stop_at_layer=last + 1,
+                             fwd_hooks=[(n, save) for n in names])
     return cache
 
 
@@ -107,6 +109,20 @@ def strict_source_cache(model: HookedTransformer, tokens: torch.Tensor, groups: 
     return source_cache(model, tokens, ablated, mask, grad=grad) if ablated else {}
 
 
+def clean_run(model: HookedTransformer, tokens: torch.Tensor,
+              mask: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+    """Logits of `model` on `tokens` (in `fast_mode`) and the residual stream before each layer after
+    the first: what `run_patched`'s `base_resid` starts a patched run from."""
+    resid: dict[int, torch.Tensor] = {}
+
+    def save(act: torch.Tensor, hook) -> None:
+        resid[int(hook.name.split(".")[1])] = act
+
+    hooks = [(f"blocks.{layer}.hook_resid_pre", save) for layer in range(1, model.cfg.n_layers)]
+    with fast_mode(model):
+        return model.run_with_hooks(tokens, attention_mask=mask, fwd_hooks=hooks), resid
+
+
 def run_patched(
     model: HookedTransformer,
     base: torch.Tensor,
@@ -116,14 +132,22 @@ def run_patched(
     source_mask: Optional[torch.Tensor] = None,
     cache: Optional[dict[str, torch.Tensor]] = None,
     site: Callable[[Component], str] = patch_site,
+    base_resid: Optional[dict[int, torch.Tensor]] = None,
 ) -> torch.Tensor:
     """Logits of `model` on `base` with `components` taking their values from the run on `source`
-    (or from a precomputed `cache` of `source_cache`). Patching at the default sites runs in `fast_mode`."""
+    (or from a precomputed `cache` of `source_cache`). Patching at the default sites runs in `fast_mode`.
+    `base_resid` ({layer: the base run's residual stream before that layer}) lets the run start at the
+    first patched layer instead of recomputing the layers before it."""
     with _mode(model, site):
         if not components:
             return model(base, attention_mask=base_mask)
         cache = cache if cache is not None else source_cache(model, source, components, source_mask, site)
-        return model.run_with_hooks(base, attention_mask=base_mask, fwd_hooks=patch_hooks(components, cache, site))
+        hooks = patch_hooks(components, cache, site)
+        first = min(c.layer for c in components)
+        if base_resid is not None and first in base_resid:
+            return model.run_with_hooks(base_resid[first], start_at_layer=first, attention_mask=base_mask,
+                                        fwd_hooks=hooks)
+        return model.run_with_hooks(base, attention_mask=base_mask, fwd_hooks=hooks)
 
 
 @dataclass
@@ -166,7 +190,8 @@ class ModelPair:
             raise ValueError(f"strict sampling must be one of {STRICT_SAMPLING}, not {self.strict_sampling!r}")
         if self.rng is None:
             self.rng = np.random.default_rng(0)
-        self._hl_memo: Optional[tuple[torch.Tensor, int, torch.Tensor]] = None
+        self._hl_memo: Optional[tuple] = None  # (base, its version, logits, resid_pre): `hl_output`
+        self._eval_memo: Optional[tuple] = None  # (base, source, (versions, batch size), targets): `hl_targets`
         for p in self.hl_model.parameters():
             p.requires_grad_(False)
 
@@ -215,31 +240,42 @@ class ModelPair:
     @torch.no_grad()
     def hl_output(self, base: torch.Tensor) -> torch.Tensor:
         """HL logits on `base`. The last call's result is reused for the same tensor object (a training
-        step's strict and behaviour losses share their base batch; on wide Tracr models an HL forward
+        step's IIT, strict and behaviour losses share their base batch; on wide Tracr models an HL forward
         costs as much as an LL one)."""
+        return self._hl_clean_run(base)[0]
+
+    def _hl_clean_run(self, base: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """HL logits on `base` and the residual stream before each layer (memoised as `hl_output` says)."""
         memo = self._hl_memo
         if memo is not None and memo[0] is base and memo[1] == base._version:
-            return memo[2]
-        with fast_mode(self.hl_model):
-            out = self.hl_model(base, attention_mask=self.mask(base))
-        self._hl_memo = (base, base._version, out)
-        return out
+            return memo[2], memo[3]
+        with torch.no_grad():
+            out, resid = clean_run(self.hl_model, base, self.mask(base))
+        self._hl_memo = (base, base._version, out, resid)
+        return out, resid
 
     @torch.no_grad()
     def hl_intervened(self, base: torch.Tensor, source: torch.Tensor, node: HLNode,
                       cache: Optional[dict[str, torch.Tensor]] = None) -> torch.Tensor:
-        """HL output on `base` with `node`'s components set to their values on `source` (or from `cache`)."""
-        return run_patched(self.hl_model, base, source, node.hl_site, self.mask(base), self.mask(source), cache)
+        """HL output on `base` with `node`'s components set to their values on `source` (or from `cache`).
+        The patched run starts at the node's layer from the clean base run (`hl_output`'s, which the
+        strict and behaviour losses of the same step use too)."""
+        resid = self._hl_clean_run(base)[1] if min(c.layer for c in node.hl_site) > 0 else None
+        return run_patched(self.hl_model, base, source, node.hl_site, self.mask(base), self.mask(source), cache,
+                           base_resid=resid)
 
     def ll_output(self, base: torch.Tensor) -> torch.Tensor:
         with fast_mode(self.ll_model):
             return self.ll_model(base, attention_mask=self.mask(base))
 
     def ll_intervened(self, base: torch.Tensor, source: torch.Tensor, components: Sequence[Component],
-                      cache: Optional[dict[str, torch.Tensor]] = None) -> torch.Tensor:
+                      cache: Optional[dict[str, torch.Tensor]] = None,
+                      base_resid: Optional[dict[int, torch.Tensor]] = None) -> torch.Tensor:
         """LL output on `base` with `components` set to their values on `source` (or from `cache`, a
-        `source_cache` of the LL model on `source`); differentiable in the base run."""
-        return run_patched(self.ll_model, base, source, list(components), self.mask(base), self.mask(source), cache)
+        `source_cache` of the LL model on `source`); differentiable in the base run (from the first
+        patched layer on if `base_resid`, a `clean_run`'s residuals, is given)."""
+        return run_patched(self.ll_model, base, source, list(components), self.mask(base), self.mask(source), cache,
+                           base_resid=base_resid)
 
     def source_caches(self, source: torch.Tensor, ll_components: Sequence[Component],
                       hl: bool = False) -> tuple[dict[str, torch.Tensor], Optional[dict[str, torch.Tensor]]]:
@@ -286,6 +322,25 @@ class ModelPair:
 
     # ----------------------------------------------------------------- metrics
     @torch.no_grad()
+    def hl_targets(self, base: torch.Tensor, source: torch.Tensor,
+                   batch_size: int) -> list[tuple[torch.Tensor, list[torch.Tensor]]]:
+        """Per batch of `batch_size` pairs: the HL output on base and, for each HL node in order, the HL
+        output with that node interchanged from source. The HL model never trains, so for the same
+        tensors (a fit's test pairs, evaluated every epoch) the last call's targets are reused: on wide
+        Tracr models these HL runs were most of an epoch's evaluation."""
+        key = (base._version, source._version, batch_size)
+        memo = self._eval_memo
+        if memo is not None and memo[0] is base and memo[1] is source and memo[2] == key:
+            return memo[3]
+        targets = []
+        for start in range(0, base.shape[0], batch_size):
+            b, s = base[start : start + batch_size], source[start : start + batch_size]
+            _, hl_cache = self.source_caches(s, [], hl=True)
+            targets.append((self.hl_output(b), [self.hl_intervened(b, s, node, hl_cache) for node in self.corr.hl_nodes]))
+        self._eval_memo = (base, source, key, targets)
+        return targets
+
+    @torch.no_grad()
     def evaluate(self, base: torch.Tensor, source: torch.Tensor, batch_size: int = 1024) -> dict[str, float]:
         """IIA, strict accuracy, accuracy and the accuracy with everything outside the circuit ablated.
 
@@ -305,20 +360,23 @@ class ModelPair:
             sums[key] = sums.get(key, 0.0) + correct.float().sum().item()
             counts[key] = counts.get(key, 0.0) + correct.numel()
 
-        for start in range(0, base.shape[0], batch_size):
+        for start, (hl_base, hl_nodes) in zip(range(0, base.shape[0], batch_size),
+                                              self.hl_targets(base, source, batch_size)):
             b, s = base[start : start + batch_size], source[start : start + batch_size]
             pos = self.positions(b)
-            hl_base = self.hl_output(b)
-            ll_cache, hl_cache = self.source_caches(s, self.corr.all_components, hl=True)
-            add("accuracy", self.correct(self.ll_output(b), hl_base, pos))
-            for node in self.corr.hl_nodes:
-                correct = self.correct(self.ll_intervened(b, s, node.components, ll_cache),
-                                       self.hl_intervened(b, s, node, hl_cache), pos)
-                add(f"iia/{node.label}", correct)
+            ll_cache, _ = self.source_caches(s, self.corr.all_components)
+            ll_base, resid = clean_run(self.ll_model, b, self.mask(b))  # patched runs start from its layers
+
+            def ll(components: Sequence[Component]) -> torch.Tensor:
+                return self.ll_intervened(b, s, components, ll_cache, resid)
+
+            add("accuracy", self.correct(ll_base, hl_base, pos))
+            for node, hl_node in zip(self.corr.hl_nodes, hl_nodes):
+                add(f"iia/{node.label}", self.correct(ll(node.components), hl_node, pos))
             outside = self.corr.non_circuit_components
             for comp in outside:
-                add(f"strict/{comp.name}", self.correct(self.ll_intervened(b, s, [comp], ll_cache), hl_base, pos))
-            add("circuit_accuracy", self.correct(self.ll_intervened(b, s, outside, ll_cache), hl_base, pos))
+                add(f"strict/{comp.name}", self.correct(ll([comp]), hl_base, pos))
+            add("circuit_accuracy", self.correct(ll(outside), hl_base, pos))
         self.ll_model.train(was_training)
 
         rates = {k: sums[k] / max(counts[k], 1.0) for k in sums}

@@ -232,3 +232,63 @@ def test_hl_output_reuses_only_the_same_unchanged_batch(case3, data3):
     copy_[:, 1:] = data3[0][16:32, 1:]  # changed in place: computed afresh
     changed = pair.hl_output(copy_)
     assert torch.equal(changed, pair.hl_model(data3[0][16:32], attention_mask=pair.mask(data3[0][16:32])))
+
+
+def _count_hl_runs(pair):
+    runs = []
+    handle = pair.hl_model.embed.register_forward_hook(lambda *_: runs.append(1))
+    return runs, handle
+
+
+def test_evaluation_reuses_its_hl_targets_only_for_the_same_unchanged_pairs(case3, data3):
+    base, source = (t[:64].clone() for t in data3)
+    pair = _random_pair(case3)
+    runs, handle = _count_hl_runs(pair)
+    try:
+        first = pair.evaluate(base, source, batch_size=32)
+        n_first = len(runs)
+        assert n_first > 0
+        assert pair.evaluate(base, source, batch_size=32) == first  # the test pairs of every epoch
+        assert len(runs) == n_first  # ... with no HL run
+        base[:, 1:] = data3[0][64:128, 1:]  # changed in place: computed afresh
+        changed = pair.evaluate(base, source, batch_size=32)
+        assert len(runs) > n_first
+    finally:
+        handle.remove()
+    assert changed == _random_pair(case3).evaluate(base, source, batch_size=32)
+    assert changed != first
+
+
+def test_hl_interventions_start_at_the_nodes_layer_and_give_the_full_runs_output(case3, data3):
+    base, source = data3
+    pair = _pair(case3)
+    node = pair.corr.node("frac_prevs_1")  # a head in layer 1
+    mask_b, mask_s = pair.mask(base), pair.mask(source)
+    full = run_patched(pair.hl_model, base, source, node.hl_site, mask_b, mask_s)
+    runs, handle = _count_hl_runs(pair)
+    try:
+        pair.hl_output(base)
+        n_clean = len(runs)
+        fast = pair.hl_intervened(base, source, node)
+        assert len(runs) == n_clean + 1  # the source run embeds; the patched base run starts at layer 1
+    finally:
+        handle.remove()
+    assert torch.equal(fast, full)
+    assert not torch.equal(fast, pair.hl_output(base))  # the intervention changed something
+
+
+def test_source_runs_stop_after_the_last_layer_they_cache_from(case3, data3):
+    from circuits_benchmark.training.pair import source_cache
+
+    _, source = data3
+    model = case3.model
+    reached = []
+    handles = [b.register_forward_hook(lambda *_, i=i: reached.append(i)) for i, b in enumerate(model.blocks)]
+    try:
+        cache = source_cache(model, source, [Component("mlp", 0)], case3.encoding.attention_mask(source))
+    finally:
+        for h in handles:
+            h.remove()
+    assert reached == [0]
+    _, full = model.run_with_cache(source, attention_mask=case3.encoding.attention_mask(source))
+    assert torch.equal(cache["blocks.0.hook_mlp_out"], full["blocks.0.hook_mlp_out"])
