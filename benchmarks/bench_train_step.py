@@ -25,14 +25,7 @@ from circuits_benchmark.cases import get_case  # noqa: E402
 from circuits_benchmark.cases.compiled import compile_case  # noqa: E402
 from circuits_benchmark.training import TrainConfig  # noqa: E402
 from circuits_benchmark.training.trainer import build_pair, make_data, prepare_run  # noqa: E402
-
-
-def _seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats
+from bench_node_pass import per_step  # noqa: E402  (seconds per call after a warm-up)
 
 
 def main() -> int:
@@ -62,7 +55,7 @@ def main() -> int:
             pair.hl_output(b)
             pair.hl_intervened(b, source, node)
 
-        step_s, hl_s = _seconds(step, args.steps), _seconds(hl_runs, args.steps)
+        step_s, hl_s = per_step(step, args.steps), per_step(hl_runs, args.steps)
         start = time.perf_counter()
         pair.evaluate(test_base, test_source)
         first = time.perf_counter() - start
